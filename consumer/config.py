@@ -1,0 +1,347 @@
+"""The service's TOML configuration: loading, ``${NAME}`` substitution and checks.
+
+Every problem is a ConfigError whose message names the key, the value found and
+what is allowed, so the command can stop at start with exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from consumer.event_names import PINTEREST_EVENT_NAMES, SEED_EVENTS
+
+DEFAULT_API_URL = "https://api.pinterest.com/v5"
+CONTENT_ID_MODES = ("product_id", "variant_id", "sku")
+MAX_BATCH_SIZE = 1000  # Pinterest takes 1 to 1000 events per request.
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_AD_ACCOUNT_ID = re.compile(r"^\d{1,18}$")
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that the service cannot run with."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One Pinterest ad account (with its tag and token) that receives events."""
+
+    name: str
+    ad_account_id: str
+    tag_id: str
+    access_token: str = field(repr=False)
+    content_id: str = "product_id"
+    sources: frozenset[str] | None = None
+    custom_events: bool = False
+    events: dict[str, str | None] = field(default_factory=dict)
+
+    def pinterest_event_name(self, converge_name: str) -> str | None:
+        """The Pinterest name this destination sends for a Converge event, if any."""
+        if converge_name in self.events:
+            return self.events[converge_name]
+        if converge_name in SEED_EVENTS:
+            return SEED_EVENTS[converge_name]
+        return "custom" if self.custom_events else None
+
+    def receives_source(self, source_id: str | None) -> bool:
+        """Whether events of this Converge source are meant for this destination."""
+        return self.sources is None or source_id in self.sources
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Where the events are read from and how the consumer group is named."""
+
+    bootstrap_servers: str
+    topic: str
+    group_id: str
+    consumer: dict[str, str] = field(default_factory=dict)
+    producer: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PinterestSettings:
+    """Where batches are posted."""
+
+    api_url: str = DEFAULT_API_URL
+    test_mode: bool = False
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """Batching, concurrency and commit cadence of the service loop."""
+
+    batch_size: int = MAX_BATCH_SIZE
+    # Half a second keeps a trickle of events near real time for Pinterest's
+    # reporting while still filling batches when traffic is high.
+    linger_ms: int = 500
+    max_in_flight: int = 2
+    # Upper bound on mapped events held in memory; above it partitions pause.
+    max_buffered_events: int = 20_000
+    # Committing once a second bounds re-delivery after a crash to about a
+    # second of settled work without a broker round trip per batch.
+    commit_interval_ms: int = 1000
+    retry_initial_ms: int = 500
+    retry_max_ms: int = 30_000
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of one service instance."""
+
+    kafka: KafkaSettings
+    pinterest: PinterestSettings
+    delivery: DeliverySettings
+    destinations: tuple[Destination, ...]
+    path: Path | None = None
+
+
+def load(path: str | Path, environ: dict[str, str] | None = None) -> Config:
+    """Read, substitute and check a configuration file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    env = dict(os.environ) if environ is None else environ
+    return parse(_substitute(raw, env, ""), path)
+
+
+def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
+    """Check an already-read configuration mapping."""
+    _no_unknown("", raw, {"kafka", "pinterest", "delivery", "destinations"})
+    destinations = raw.get("destinations", [])
+    if not isinstance(destinations, list) or not destinations:
+        raise ConfigError(
+            "destinations: at least one [[destinations]] table is needed "
+            "(name, ad_account_id, tag_id, access_token)"
+        )
+    parsed = tuple(_destination(i, d) for i, d in enumerate(destinations))
+    names = [d.name for d in parsed]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"destinations.name: {name!r} is used twice")
+    return Config(
+        kafka=_kafka(_table("kafka", raw.get("kafka"))),
+        pinterest=_pinterest(_table("pinterest", raw.get("pinterest", {}))),
+        delivery=_delivery(_table("delivery", raw.get("delivery", {}))),
+        destinations=parsed,
+        path=path,
+    )
+
+
+def _kafka(raw: dict[str, Any]) -> KafkaSettings:
+    _no_unknown(
+        "kafka", raw, {"bootstrap_servers", "topic", "group_id", "consumer", "producer"}
+    )
+    return KafkaSettings(
+        bootstrap_servers=_text("kafka.bootstrap_servers", raw, required=True),
+        topic=_text("kafka.topic", raw, required=True),
+        group_id=_text("kafka.group_id", raw, required=True),
+        consumer=_settings("kafka.consumer", raw.get("consumer", {})),
+        producer=_settings("kafka.producer", raw.get("producer", {})),
+    )
+
+
+def _pinterest(raw: dict[str, Any]) -> PinterestSettings:
+    _no_unknown("pinterest", raw, {"api_url", "test_mode", "timeout_seconds"})
+    api_url = _text("pinterest.api_url", raw, default=DEFAULT_API_URL).rstrip("/")
+    if not api_url.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"pinterest.api_url: {api_url!r} is not an http(s) URL; "
+            f"the default is {DEFAULT_API_URL}"
+        )
+    return PinterestSettings(
+        api_url=api_url,
+        test_mode=_boolean("pinterest.test_mode", raw, default=False),
+        timeout_seconds=_number("pinterest.timeout_seconds", raw, 30.0, 1, 600),
+    )
+
+
+def _delivery(raw: dict[str, Any]) -> DeliverySettings:
+    defaults = DeliverySettings()
+    limits = {
+        "batch_size": (1, MAX_BATCH_SIZE),
+        "linger_ms": (0, 60_000),
+        "max_in_flight": (1, 64),
+        "max_buffered_events": (1000, 10_000_000),
+        "commit_interval_ms": (100, 60_000),
+        "retry_initial_ms": (10, 60_000),
+        "retry_max_ms": (100, 3_600_000),
+    }
+    _no_unknown("delivery", raw, set(limits))
+    values = {
+        key: int(_number(f"delivery.{key}", raw, getattr(defaults, key), low, high))
+        for key, (low, high) in limits.items()
+    }
+    for key in limits:
+        if key in raw and not isinstance(raw[key], int):
+            raise ConfigError(f"delivery.{key}: {raw[key]!r} must be a whole number")
+    return DeliverySettings(**values)
+
+
+def _destination(index: int, raw: Any) -> Destination:
+    where = f"destinations[{index}]"
+    raw = _table(where, raw)
+    allowed = {
+        "name",
+        "ad_account_id",
+        "tag_id",
+        "access_token",
+        "content_id",
+        "sources",
+        "custom_events",
+        "events",
+    }
+    _no_unknown(where, raw, allowed)
+    name = _text(f"{where}.name", raw, required=True)
+    where = f"destinations.{name}"
+    ad_account_id = _text(f"{where}.ad_account_id", raw, required=True, numbers=True)
+    if not _AD_ACCOUNT_ID.match(ad_account_id):
+        raise ConfigError(
+            f"{where}.ad_account_id: {ad_account_id!r} must be digits only (at most "
+            "18), as in the Ads Manager URL"
+        )
+    content_id = _text(f"{where}.content_id", raw, default="product_id")
+    if content_id not in CONTENT_ID_MODES:
+        raise ConfigError(
+            f"{where}.content_id: {content_id!r} is not allowed; use one of "
+            f"{', '.join(CONTENT_ID_MODES)}"
+        )
+    sources = raw.get("sources")
+    if sources is not None and (
+        not isinstance(sources, list) or not all(isinstance(s, str) for s in sources)
+    ):
+        raise ConfigError(f"{where}.sources: {sources!r} must be a list of source ids")
+    return Destination(
+        name=name,
+        ad_account_id=ad_account_id,
+        tag_id=_text(f"{where}.tag_id", raw, required=True, numbers=True),
+        access_token=_text(f"{where}.access_token", raw, required=True),
+        content_id=content_id,
+        sources=None if sources is None else frozenset(sources),
+        custom_events=_boolean(f"{where}.custom_events", raw, default=False),
+        events=_events(f"{where}.events", raw.get("events", {})),
+    )
+
+
+def _events(where: str, raw: Any) -> dict[str, str | None]:
+    table = _table(where, raw)
+    events: dict[str, str | None] = {}
+    for converge_name, pinterest_name in table.items():
+        if pinterest_name is False:
+            events[converge_name] = None  # turns a default row off
+            continue
+        if pinterest_name not in PINTEREST_EVENT_NAMES:
+            raise ConfigError(
+                f"{where}.{converge_name!r}: {pinterest_name!r} is not a Pinterest "
+                f"event name; use one of {', '.join(sorted(PINTEREST_EVENT_NAMES))}, "
+                "or false to send nothing for it"
+            )
+        events[converge_name] = pinterest_name
+    return events
+
+
+def _substitute(value: Any, env: dict[str, str], where: str) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _substitute(v, env, f"{where}.{k}" if where else k)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_substitute(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                raise ConfigError(
+                    f"{where}: environment variable {name} is not set; export it "
+                    "or write the value in the file"
+                )
+            return env[name]
+
+        return _ENV_REFERENCE.sub(replace, value)
+    return value
+
+
+def _table(where: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        raise ConfigError(f"[{where}] is missing")
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table, got {value!r}")
+    return value
+
+
+def _no_unknown(where: str, raw: dict[str, Any], allowed: set[str]) -> None:
+    for key in raw:
+        if key not in allowed:
+            place = f"{where}.{key}" if where else key
+            raise ConfigError(
+                f"{place}: unknown key; allowed here: {', '.join(sorted(allowed))}"
+            )
+
+
+def _text(
+    where: str,
+    raw: dict[str, Any],
+    *,
+    required: bool = False,
+    default: str = "",
+    numbers: bool = False,
+) -> str:
+    key = where.rsplit(".", 1)[-1]
+    value = raw.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(f"{where} is required")
+        return default
+    if numbers and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: {value!r} must be non-empty text")
+    return value.strip()
+
+
+def _boolean(where: str, raw: dict[str, Any], *, default: bool) -> bool:
+    value = raw.get(where.rsplit(".", 1)[-1], default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: {value!r} must be true or false")
+    return value
+
+
+def _number(
+    where: str, raw: dict[str, Any], default: float, low: float, high: float
+) -> float:
+    value = raw.get(where.rsplit(".", 1)[-1], default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where}: {value!r} must be a number from {low} to {high}")
+    if not low <= value <= high:
+        raise ConfigError(f"{where}: {value} is out of range; allowed {low} to {high}")
+    return float(value)
+
+
+def _settings(where: str, value: Any) -> dict[str, str]:
+    table = _table(where, value)
+    settings = {}
+    for key, setting in table.items():
+        if isinstance(setting, bool):
+            settings[key] = "true" if setting else "false"
+        elif isinstance(setting, int | float | str):
+            settings[key] = str(setting)
+        else:
+            raise ConfigError(
+                f"{where}.{key}: {setting!r} must be text, a number or a boolean "
+                "(librdkafka settings are passed through as given)"
+            )
+    return settings
