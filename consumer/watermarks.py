@@ -117,7 +117,7 @@ class Watermarks:
             ):
                 tracker.committed = offset
 
-    def keys(self) -> list[PartitionKey]:
+    def owned(self) -> list[PartitionKey]:
         """Every owned partition."""
         return list(self._trackers)
 

@@ -1,0 +1,71 @@
+"""Structured logging: JSON lines for machines, readable lines on a terminal.
+
+Two guards keep secrets and personal data out of every line: values of keys
+that name credentials are replaced, and any text that contains a registered
+secret (the configured access tokens) or looks like an email address is
+masked before it is rendered.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+_SECRET_KEYS = re.compile(r"token|authorization|password|secret", re.IGNORECASE)
+_EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+\.[A-Za-z]{2,}")
+_secrets: set[str] = set()
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Remember values that must never appear in a log line."""
+    _secrets.update(v for v in values if len(v) >= 4)
+
+
+def redact(text: str) -> str:
+    """Mask registered secrets and email addresses in a piece of text."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
+    return _EMAIL.sub("[email]", text)
+
+
+def _scrub(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in list(event.items()):
+        if _SECRET_KEYS.search(key) and key != "credentials_refused":
+            event[key] = "[redacted]"
+        elif isinstance(value, str):
+            event[key] = redact(value)
+    return event
+
+
+def configure(level: str = "info", json: bool | None = None) -> None:
+    """Set up structlog once per process; JSON unless stderr is a terminal."""
+    if json is None:
+        json = not sys.stderr.isatty()
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _scrub,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,378 @@
+"""The long-lived service loop: poll, decode, route and map, batch, deliver, commit.
+
+One thread owns the Kafka consumer and never waits on HTTP: batches go to the
+Deliverer's event loop and come back as Completions on a queue that this loop
+drains between polls. Offsets are committed per partition only up to the
+contiguous watermark of settled records (see ``watermarks``).
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+
+from consumer import codec
+from consumer.batching import Batch, Batcher
+from consumer.config import Config
+from consumer.delivery import Completion, Deliverer
+from consumer.mapping import map_event
+from consumer.watermarks import PartitionKey, PieceRef, Watermarks
+
+log = structlog.get_logger("consumer.service")
+
+# How long one consume call may wait for records; short so that completions
+# and lingering batches are handled promptly even on a quiet topic.
+_POLL_TIMEOUT_S = 0.1
+_POLL_BATCH = 500
+# Share of max.poll.interval.ms a revoke may spend waiting for in-flight
+# batches: the callback runs inside poll, and the rest of the interval is
+# headroom so the group does not evict this member meanwhile.
+_REVOKE_BUDGET_SHARE = 0.2
+_DEFAULT_MAX_POLL_INTERVAL_MS = 300_000
+# How often the idle check asks the broker for end offsets.
+_IDLE_CHECK_INTERVAL_S = 0.5
+
+
+@dataclass
+class DestinationStats:
+    """What happened to one destination's events in this run."""
+
+    sent: int = 0
+    failed: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class RunStats:
+    """Counters of one run, for the summary printed at the end."""
+
+    records: int = 0
+    undecodable: int = 0
+    destinations: dict[str, DestinationStats] = field(
+        default_factory=lambda: defaultdict(DestinationStats)
+    )
+    committed: dict[PartitionKey, int] = field(default_factory=dict)
+
+
+def consumer_settings(config: Config) -> dict[str, Any]:
+    """librdkafka settings of the service's consumer: defaults, then the file's."""
+    return {
+        "bootstrap.servers": config.kafka.bootstrap_servers,
+        "group.id": config.kafka.group_id,
+        # Offsets are committed by this loop, only up to settled records.
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "cooperative-sticky",
+        **config.kafka.consumer,
+    }
+
+
+class Service:
+    """Runs the pipeline until asked to stop (or, if told to, until caught up)."""
+
+    def __init__(self, config: Config, *, exit_when_idle: bool = False) -> None:
+        self.config = config
+        self.exit_when_idle = exit_when_idle
+        self.stats = RunStats()
+        self._settings = consumer_settings(config)
+        self._completions: queue.SimpleQueue[Completion] = queue.SimpleQueue()
+        self._deliverer = Deliverer(
+            config.pinterest, config.delivery, self._completions
+        )
+        self._watermarks = Watermarks()
+        linger = config.delivery.linger_ms / 1000
+        self._batchers = [
+            Batcher(d, config.delivery.batch_size, linger) for d in config.destinations
+        ]
+        self._in_flight: Counter[PartitionKey] = Counter()
+        self._in_flight_events = 0
+        self._paused = False
+        self._stop_requested = False
+        self._next_commit = 0.0
+        self._next_idle_check = 0.0
+        self._consumer: Consumer | None = None
+
+    def request_stop(self) -> None:
+        """Ask the loop to finish: flush, wait for in-flight batches, commit, close."""
+        self._stop_requested = True
+
+    def run(self) -> RunStats:
+        """Run until stopped; return what happened."""
+        settings = {**self._settings, "on_commit": self._on_commit}
+        consumer = Consumer(settings)
+        self._consumer = consumer
+        consumer.subscribe(
+            [self.config.kafka.topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        self._deliverer.start()
+        log.info(
+            "service started",
+            topic=self.config.kafka.topic,
+            group=self.config.kafka.group_id,
+            destinations=[d.name for d in self.config.destinations],
+        )
+        try:
+            while not self._stop_requested:
+                self._step(consumer)
+                if self.exit_when_idle and self._idle(consumer):
+                    break
+            self._finish(consumer)
+        finally:
+            self._deliverer.stop()
+            consumer.close()
+            self._consumer = None
+        log.info("service stopped", records=self.stats.records)
+        return self.stats
+
+    def _step(self, consumer: Consumer) -> None:
+        messages = consumer.consume(_POLL_BATCH, _POLL_TIMEOUT_S)
+        now = time.monotonic()
+        wall = time.time()
+        for message in messages:
+            self._handle(message, now, wall)
+        self._drain_completions()
+        for batcher in self._batchers:
+            if batch := batcher.due(now):
+                self._submit(batch)
+        self._apply_back_pressure(consumer)
+        if now >= self._next_commit:
+            self._commit(consumer, asynchronous=True)
+            self._next_commit = now + self.config.delivery.commit_interval_ms / 1000
+
+    def _handle(self, message: Message, now: float, wall: float) -> None:
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise KafkaException(error)
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer error", error=error.str())
+            return
+
+        key = (message.topic(), message.partition())
+        tracker = self._watermarks.get(key)
+        if tracker is None:
+            return  # arrived after its partition was revoked; the new owner reads it
+        offset = message.offset()
+        self.stats.records += 1
+
+        try:
+            event = codec.decode(message.value())
+        except codec.DecodeError as exc:
+            self.stats.undecodable += 1
+            log.warning(
+                "record undecodable",
+                topic=key[0],
+                partition=key[1],
+                offset=offset,
+                reason=str(exc),
+            )
+            tracker.track(offset, 0)
+            return
+
+        ref = PieceRef(key, tracker.epoch, offset)
+        pieces = 0
+        for batcher in self._batchers:
+            outcome = map_event(event, batcher.destination, wall)
+            stats = self.stats.destinations[batcher.destination.name]
+            if outcome.kind == "send" and outcome.event is not None:
+                pieces += 1
+                if batch := batcher.add(outcome.event, ref, now):
+                    self._submit(batch)
+            elif outcome.kind == "rejected":
+                stats.rejected += 1
+                stats.reasons[outcome.reason or "rejected"] += 1
+                log.warning(
+                    "event rejected",
+                    destination=batcher.destination.name,
+                    event_id=outcome.event_id,
+                    reason=outcome.reason,
+                )
+            else:
+                stats.skipped += 1
+        # The batchers hold references to this record until they settle it.
+        tracker.track(offset, pieces)
+
+    def _submit(self, batch: Batch) -> None:
+        for ref in batch.refs:
+            self._in_flight[ref.partition] += 1
+        self._in_flight_events += len(batch)
+        self._deliverer.submit(batch)
+
+    def _drain_completions(self, wait: float = 0.0) -> None:
+        while True:
+            try:
+                completion = (
+                    self._completions.get(timeout=wait)
+                    if wait
+                    else (self._completions.get_nowait())
+                )
+            except queue.Empty:
+                return
+            wait = 0.0
+            self._settle(completion)
+
+    def _settle(self, completion: Completion) -> None:
+        batch = completion.batch
+        stats = self.stats.destinations[batch.destination.name]
+        stats.sent += len(completion.accepted)
+        stats.failed += len(completion.failed)
+        for message in completion.failed.values():
+            stats.reasons[message] += 1
+        for index, message in completion.failed.items():
+            log.warning(
+                "event failed at Pinterest",
+                destination=batch.destination.name,
+                event_id=batch.events[index].get("event_id"),
+                reason=message,
+            )
+        for ref in batch.refs:
+            self._in_flight[ref.partition] -= 1
+            self._watermarks.settle(ref)
+        self._in_flight_events -= len(batch)
+
+    def _buffered(self) -> int:
+        return sum(len(b) for b in self._batchers) + self._in_flight_events
+
+    def _apply_back_pressure(self, consumer: Consumer) -> None:
+        limit = self.config.delivery.max_buffered_events
+        buffered = self._buffered()
+        if not self._paused and buffered >= limit:
+            self._paused = True
+            consumer.pause(self._owned())
+            log.info("paused fetching", buffered_events=buffered, limit=limit)
+        elif self._paused and buffered < limit // 2:
+            self._paused = False
+            consumer.resume(self._owned())
+            log.info("resumed fetching", buffered_events=buffered)
+
+    def _owned(self) -> list[TopicPartition]:
+        return [TopicPartition(t, p) for t, p in self._watermarks.owned()]
+
+    def _commit(
+        self,
+        consumer: Consumer,
+        asynchronous: bool,
+        only: set[PartitionKey] | None = None,
+    ) -> None:
+        ready = self._watermarks.committable()
+        if only is not None:
+            ready = {k: v for k, v in ready.items() if k in only}
+        if not ready:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in ready.items()]
+        try:
+            result = consumer.commit(offsets=offsets, asynchronous=asynchronous)
+        except KafkaException as exc:
+            log.warning("commit failed; the records will be read again", error=str(exc))
+            return
+        if not asynchronous and result:
+            self._record_commits(result)
+
+    def _on_commit(
+        self, error: KafkaError | None, offsets: list[TopicPartition]
+    ) -> None:
+        if error is not None:
+            log.warning(
+                "commit failed; the records will be read again", error=str(error)
+            )
+            return
+        self._record_commits(offsets)
+
+    def _record_commits(self, offsets: list[TopicPartition]) -> None:
+        done = {
+            (tp.topic, tp.partition): tp.offset for tp in offsets if tp.error is None
+        }
+        self._watermarks.mark_committed(done)
+        self.stats.committed.update(done)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        committed = consumer.committed(partitions, timeout=10)
+        for tp in committed:
+            offset = tp.offset if tp.offset >= 0 else None
+            self._watermarks.assign((tp.topic, tp.partition), offset)
+        if self._paused:
+            consumer.pause(partitions)
+        log.info("partitions assigned", partitions=_names(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = {(tp.topic, tp.partition) for tp in partitions}
+        for batcher in self._batchers:
+            batcher.drop(keys)
+        budget = _REVOKE_BUDGET_SHARE * float(
+            self._settings.get("max.poll.interval.ms", _DEFAULT_MAX_POLL_INTERVAL_MS)
+        )
+        deadline = time.monotonic() + budget / 1000
+        while any(self._in_flight[k] > 0 for k in keys) and time.monotonic() < deadline:
+            self._drain_completions(wait=0.05)
+        self._commit(consumer, asynchronous=False, only=keys)
+        for key in keys:
+            self._watermarks.release(key)
+        log.info("partitions revoked", partitions=_names(partitions))
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = {(tp.topic, tp.partition) for tp in partitions}
+        for batcher in self._batchers:
+            batcher.drop(keys)
+        for key in keys:
+            self._watermarks.release(key)
+        log.warning(
+            "partitions lost; nothing committed for them", partitions=_names(partitions)
+        )
+
+    def _finish(self, consumer: Consumer) -> None:
+        for batcher in self._batchers:
+            if batch := batcher.take():
+                self._submit(batch)
+        deadline = time.monotonic() + self.config.pinterest.timeout_seconds
+        while self._in_flight_events > 0 and time.monotonic() < deadline:
+            self._drain_completions(wait=0.1)
+        if self._in_flight_events:
+            log.warning(
+                "stopping with batches still undelivered; their records stay "
+                "uncommitted and will be read again",
+                events=self._in_flight_events,
+            )
+        self._commit(consumer, asynchronous=False)
+
+    def _idle(self, consumer: Consumer) -> bool:
+        now = time.monotonic()
+        if now < self._next_idle_check:
+            return False
+        self._next_idle_check = now + _IDLE_CHECK_INTERVAL_S
+        keys = self._watermarks.owned()
+        if not keys or self._buffered() or self._watermarks.unsettled:
+            return False
+        for topic, partition in keys:
+            tracker = self._watermarks.get((topic, partition))
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=5
+            )
+            if tracker is None or high == low:
+                continue
+            if tracker.committed is None or tracker.committed < high:
+                if tracker.watermark() is not None and tracker.watermark() == high:
+                    self._commit(consumer, asynchronous=False)
+                return False
+        return True
+
+
+def _names(partitions: list[TopicPartition]) -> list[str]:
+    return [f"{tp.topic}[{tp.partition}]" for tp in partitions]
