@@ -11,7 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from consumer.event_names import PINTEREST_EVENT_NAMES, SEED_EVENTS
 
@@ -39,6 +39,11 @@ class Destination:
     sources: frozenset[str] | None = None
     custom_events: bool = False
     events: dict[str, str | None] = field(default_factory=dict)
+    partner_name: str | None = None
+    consent_mode: str = "off"
+    limited_data_processing: bool = False
+
+    CONSENT_MODES: ClassVar[tuple[str, ...]] = ("off", "on", "strict")
 
     def pinterest_event_name(self, converge_name: str) -> str | None:
         """The Pinterest name this destination sends for a Converge event, if any."""
@@ -202,6 +207,9 @@ def _destination(index: int, raw: Any) -> Destination:
         "sources",
         "custom_events",
         "events",
+        "partner_name",
+        "consent_mode",
+        "limited_data_processing",
     }
     _no_unknown(where, raw, allowed)
     name = _text(f"{where}.name", raw, required=True)
@@ -223,6 +231,21 @@ def _destination(index: int, raw: Any) -> Destination:
         not isinstance(sources, list) or not all(isinstance(s, str) for s in sources)
     ):
         raise ConfigError(f"{where}.sources: {sources!r} must be a list of source ids")
+    # Pinterest asks third-party senders to name themselves "ss-<name>", lowercase.
+    partner_name = _text(f"{where}.partner_name", raw) or None
+    if partner_name is not None and not re.match(r"^ss-[a-z0-9_-]+$", partner_name):
+        raise ConfigError(
+            f"{where}.partner_name: {partner_name!r} is not allowed; use 'ss-' "
+            "followed by lowercase letters, digits, '_' or '-', such as ss-converge"
+        )
+    # Converge's consent modes: off sends everything, on holds events whose
+    # marketing consent is denied, strict sends only with consent granted.
+    consent_mode = _text(f"{where}.consent_mode", raw, default="off")
+    if consent_mode not in Destination.CONSENT_MODES:
+        raise ConfigError(
+            f"{where}.consent_mode: {consent_mode!r} is not allowed; use one of "
+            f"{', '.join(Destination.CONSENT_MODES)}"
+        )
     return Destination(
         name=name,
         ad_account_id=ad_account_id,
@@ -232,6 +255,11 @@ def _destination(index: int, raw: Any) -> Destination:
         sources=None if sources is None else frozenset(sources),
         custom_events=_boolean(f"{where}.custom_events", raw, default=False),
         events=_events(f"{where}.events", raw.get("events", {})),
+        partner_name=partner_name,
+        consent_mode=consent_mode,
+        limited_data_processing=_boolean(
+            f"{where}.limited_data_processing", raw, default=False
+        ),
     )
 
 
