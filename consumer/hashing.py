@@ -96,8 +96,9 @@ def _email(value: str) -> str:
 
 def _phone(value: str) -> str:
     # Country code stays; a leading "00" international prefix or a trunk "0"
-    # goes, as Pinterest asks for no leading zeros.
-    return _NOT_DIGIT.sub("", value).lstrip("0")
+    # goes, as Pinterest asks for no leading zeros. "+44 (0)20 ..." writes the
+    # trunk zero inside the number, where it is not dialled either.
+    return _NOT_DIGIT.sub("", value.replace("(0)", "")).lstrip("0")
 
 
 def _gender(value: str) -> str:

@@ -1,0 +1,456 @@
+"""Golden and behaviour tests of map_event: one Converge event for one destination."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from consumer import codec, envelope
+from consumer.config import ConfigError, Destination, parse
+from consumer.mapping import DERIVED_ID_PREFIX, Outcome, map_event
+from consumer.sandbox import contract
+
+NOW = 1_780_000_000  # fixed "now" in epoch seconds, so the tests are deterministic
+UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5)"
+DEST = Destination(
+    name="shop", ad_account_id="549755885175", tag_id="2612345678901",
+    access_token="pina_test",
+)  # fmt: skip
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _event(name: str, **fields: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "event_name": name,
+        "event_id": f"evt-{name.lower().replace(' ', '-')}",
+        "timestamp": NOW - 120,
+        "source_id": "shop-1",
+        "properties": {"$ip": "203.0.113.7", "$url": "https://shop.example/p"},
+        "profile_properties": {"$email": "Jane.Doe@Example.com", "$user_agent": UA},
+        "aliases": ["urn:cookie:c-1"],
+    }
+    for key, value in fields.items():
+        if key in ("properties", "profile_properties"):
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
+    return codec.decode(codec.encode(envelope.from_envelope(raw)))
+
+
+def _send(event: dict[str, Any], destination: Destination = DEST) -> dict[str, Any]:
+    outcome = map_event(event, destination, NOW)
+    assert outcome.kind == "send", outcome.reason
+    assert outcome.event is not None
+    assert contract.validation_error({"data": [outcome.event]}) is None
+    return outcome.event
+
+
+USER = {
+    "em": [_sha("jane.doe@example.com")],
+    "client_ip_address": "203.0.113.7",
+    "client_user_agent": UA,
+}
+PRODUCT = {
+    "product_id": "P-100", "variant_id": "V-100-S", "sku": "SKU-100-S",
+    "name": "Linen Shirt", "variant_name": "S", "price": 49.5, "currency": "EUR",
+    "vendor": "Acme", "url": "https://shop.example/p", "image_url": "https://i/1",
+}  # fmt: skip
+ORDER_ITEMS = [
+    {"product_id": "P-1", "variant_id": "V-1", "sku": "SKU-1", "name": "Mug",
+     "price": 12.5, "currency": "USD", "quantity": 2, "vendor": "Clay Co"},
+    {"product_id": "P-2", "sku": "SKU-2", "name": "Tea", "price": 8,
+     "currency": "USD", "quantity": 1, "warehouse": "north"},
+]  # fmt: skip
+
+
+def _base(name: str, event_id: str) -> dict[str, Any]:
+    return {
+        "event_name": name, "action_source": "web", "event_time": NOW - 120,
+        "event_id": event_id, "event_source_url": "https://shop.example/p",
+        "user_data": USER,
+    }  # fmt: skip
+
+
+def test_viewed_product_golden() -> None:
+    """Viewed Product becomes page_visit worth its price, with one content."""
+    event = _send(_event("Viewed Product", properties=PRODUCT))
+    assert event == {
+        **_base("page_visit", "evt-viewed-product"),
+        "custom_data": {
+            "currency": "EUR", "value": "49.5", "content_ids": ["P-100"],
+            "contents": [{"id": "P-100", "item_price": "49.5",
+                          "item_name": "Linen Shirt", "item_brand": "Acme"}],
+            "content_name": "Linen Shirt", "content_brand": "Acme",
+        },
+    }  # fmt: skip
+
+
+def test_viewed_collection_golden() -> None:
+    """Viewed Collection becomes view_category named by the collection, no value."""
+    items = [{"product_id": "P-1", "name": "Mug", "price": 12.5, "currency": "USD"}]
+    props = {"id": "C-9", "name": "Summer", "items": items}
+    event = _send(_event("Viewed Collection", properties=props))
+    assert event == {
+        **_base("view_category", "evt-viewed-collection"),
+        "custom_data": {
+            "currency": "USD", "content_ids": ["P-1"],
+            "contents": [{"id": "P-1", "item_price": "12.5", "item_name": "Mug"}],
+            "content_category": "Summer",
+        },
+    }  # fmt: skip
+
+
+def test_added_to_cart_golden() -> None:
+    """Added To Cart is worth unit price times quantity and counts its units."""
+    props = {**PRODUCT, "price": 0.1, "quantity": 3}
+    event = _send(_event("Added To Cart", properties=props))
+    assert event["event_name"] == "add_to_cart"
+    assert event["custom_data"] == {
+        "currency": "EUR", "value": "0.3", "content_ids": ["P-100"],
+        "contents": [{"id": "P-100", "item_price": "0.1", "quantity": 3,
+                      "item_name": "Linen Shirt", "item_brand": "Acme"}],
+        "num_items": 3, "content_name": "Linen Shirt", "content_brand": "Acme",
+    }  # fmt: skip
+
+
+def test_placed_order_golden() -> None:
+    """Placed Order becomes checkout with the total, order id and every item."""
+    props = {
+        "id": 1001, "total_price": "41.00", "total_tax": 3, "total_shipping": 5,
+        "currency": "usd", "items": ORDER_ITEMS, "coupon": "SUMMER",
+        "$email": "buyer@example.com", "$phone_number": "+1 (917) 123-4567",
+        "$first_name": "Jane", "$last_name": "Doe", "$city": "Menlo Park",
+        "$state": "California", "$zip_code": "94025-1234", "$country_code": "US",
+        "$is_new_customer": True,
+    }  # fmt: skip
+    event = _send(
+        _event(
+            "Placed Order",
+            event_id="order-1001",
+            properties=props,
+            aliases=["urn:customer_id:C-77", "urn:email:buyer@example.com"],
+        )
+    )
+    assert event["event_name"] == "checkout"
+    assert event["event_id"] == "order-1001"
+    assert event["user_data"] == {
+        "em": [_sha("buyer@example.com")], "ph": [_sha("19171234567")],
+        "fn": [_sha("jane")], "ln": [_sha("doe")], "ct": [_sha("menlopark")],
+        "st": [_sha("ca")], "zp": [_sha("94025")], "country": [_sha("us")],
+        "external_id": [_sha("C-77")], "client_ip_address": "203.0.113.7",
+        "client_user_agent": UA,
+    }  # fmt: skip
+    assert event["custom_data"] == {
+        "currency": "USD", "value": "41", "content_ids": ["P-1", "P-2"],
+        "contents": [
+            {"id": "P-1", "item_price": "12.5", "quantity": 2, "item_name": "Mug",
+             "item_brand": "Clay Co"},
+            {"id": "P-2", "item_price": "8", "quantity": 1, "item_name": "Tea"},
+        ],
+        "num_items": 3, "order_id": "1001",
+    }  # fmt: skip
+
+
+def test_custom_event_sent_as_custom_when_destination_allows() -> None:
+    """A non-spec event goes out as Pinterest's custom event only when enabled."""
+    event = _event("Booked Fitting", properties={"formId": "f-1"})
+    assert map_event(event, DEST, NOW).kind == "skipped"
+    sent = _send(event, replace(DEST, custom_events=True))
+    assert sent == _base("custom", "evt-booked-fitting")
+
+
+def test_searched_via_events_table_carries_search_string() -> None:
+    """A Searched row in the events table sends search with the query text."""
+    destination = replace(DEST, events={"Searched": "search"})
+    event = _send(
+        _event("Searched", properties={"query": " linen shirt "}), destination
+    )
+    assert event["event_name"] == "search"
+    assert event["custom_data"] == {"search_string": "linen shirt"}
+
+
+def test_started_checkout_via_events_table_has_value_and_no_order_id() -> None:
+    """Started Checkout sends initiate_checkout with the cart total, no order id."""
+    destination = replace(DEST, events={"Started Checkout": "initiate_checkout"})
+    props = {"id": "cart-1", "total_price": 33, "currency": "USD", "items": ORDER_ITEMS}
+    event = _send(_event("Started Checkout", properties=props), destination)
+    assert event["event_name"] == "initiate_checkout"
+    assert event["custom_data"]["value"] == "33"
+    assert event["custom_data"]["num_items"] == 3
+    assert "order_id" not in event["custom_data"]
+
+
+def test_events_table_can_turn_a_default_row_off() -> None:
+    """A default row switched off in the events table skips the event."""
+    destination = replace(DEST, events={"Viewed Product": None})
+    outcome = map_event(_event("Viewed Product", properties=PRODUCT), destination, NOW)
+    assert outcome.kind == "skipped"
+    assert outcome.reason and "Viewed Product" in outcome.reason
+
+
+@pytest.mark.parametrize(
+    ("sources", "kind"),
+    [
+        (None, "send"),
+        (frozenset({"shop-1"}), "send"),
+        (frozenset({"shop-2"}), "skipped"),
+    ],
+)
+def test_routing_by_source(sources: frozenset[str] | None, kind: str) -> None:
+    """A destination receives only the sources it lists (all when none are listed)."""
+    event = _event("Viewed Product", properties=PRODUCT)
+    assert map_event(event, replace(DEST, sources=sources), NOW).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("product_id", ["P-1", "P-2"]), ("variant_id", ["V-1", "P-2"]),
+     ("sku", ["SKU-1", "SKU-2"])],
+)  # fmt: skip
+def test_content_id_modes_fall_back_to_product_id(
+    mode: str, expected: list[str]
+) -> None:
+    """The content id mode picks the id, falling back to product_id when missing."""
+    event = _event("Placed Order", properties={"id": "1", "items": ORDER_ITEMS})
+    custom = _send(event, replace(DEST, content_id=mode))["custom_data"]
+    assert custom["content_ids"] == expected
+    assert [c["id"] for c in custom["contents"]] == expected
+
+
+@pytest.mark.parametrize(
+    ("mode", "marketing", "kind"),
+    [
+        ("off", "denied", "send"), ("on", "denied", "skipped"), ("on", None, "send"),
+        ("on", "granted", "send"), ("strict", None, "skipped"),
+        ("strict", "denied", "skipped"), ("strict", "granted", "send"),
+    ],
+)  # fmt: skip
+def test_consent_modes(mode: str, marketing: str | None, kind: str) -> None:
+    """on holds denied events, strict sends only granted ones, off sends all."""
+    event = _event(
+        "Viewed Product", properties=PRODUCT, consent={"marketing": marketing}
+    )
+    outcome = map_event(event, replace(DEST, consent_mode=mode), NOW)
+    assert outcome.kind == kind
+    assert (outcome.reason is None) == (kind == "send")
+
+
+def test_strict_consent_skips_event_without_consent_record() -> None:
+    """An event with no consent record at all is not sent in strict mode."""
+    outcome = map_event(
+        _event("Viewed Product"), replace(DEST, consent_mode="strict"), NOW
+    )
+    assert outcome.kind == "skipped"
+
+
+def test_limited_data_processing_sets_opt_out_type() -> None:
+    """A destination with limited data processing flags every event LDP."""
+    destination = replace(DEST, limited_data_processing=True)
+    event = _send(_event("Viewed Collection", properties={"name": "X"}), destination)
+    assert event["custom_data"]["opt_out_type"] == "LDP"
+
+
+def test_partner_name_only_when_configured() -> None:
+    """partner_name is sent only when the destination names one."""
+    assert "partner_name" not in _send(_event("Viewed Product"))
+    sent = _send(_event("Viewed Product"), replace(DEST, partner_name="ss-converge"))
+    assert sent["partner_name"] == "ss-converge"
+
+
+def test_config_parses_new_destination_keys_and_refuses_bad_values() -> None:
+    """The new destination keys are read from config, and bad values are refused."""
+    base = {"name": "d", "ad_account_id": "1", "tag_id": "2", "access_token": "t"}
+    raw = {"kafka": {"bootstrap_servers": "b", "topic": "t", "group_id": "g"}}
+    good = {**base, "partner_name": "ss-converge", "consent_mode": "strict",
+            "limited_data_processing": True}  # fmt: skip
+    parsed = parse({**raw, "destinations": [good]}).destinations[0]
+    assert (parsed.partner_name, parsed.consent_mode) == ("ss-converge", "strict")
+    assert parsed.limited_data_processing is True
+    for bad in ({"partner_name": "Converge"}, {"consent_mode": "browser"}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            parse({**raw, "destinations": [{**base, **bad}]})
+
+
+def test_derived_event_id_is_stable_and_recognisable() -> None:
+    """Without a Converge id, the same event maps to the same prefixed id again."""
+    first = map_event(_event("Viewed Product", event_id=None), DEST, NOW)
+    again = map_event(_event("Viewed Product", event_id=None), DEST, NOW + 60)
+    other = map_event(_event("Added To Cart", event_id=None), DEST, NOW)
+    assert first.event_id.startswith(DERIVED_ID_PREFIX)
+    assert first.event_id == again.event_id != other.event_id
+    assert first.event is not None
+    assert first.event["event_id"] == first.event_id
+
+
+def test_milliseconds_and_seconds_give_the_same_event_time() -> None:
+    """A timestamp in epoch ms or epoch s becomes whole seconds."""
+    in_seconds = _send(_event("Viewed Product", timestamp=NOW - 120))
+    in_ms = _send(_event("Viewed Product", timestamp=(NOW - 120) * 1000 + 999))
+    assert in_seconds["event_time"] == in_ms["event_time"] == NOW - 120
+    assert isinstance(in_ms["event_time"], int)
+
+
+@pytest.mark.parametrize(
+    ("offset", "kind"),
+    [(-7 * 86400 + 60, "send"), (-7 * 86400 - 60, "rejected"), (3000, "send"),
+     (3700, "rejected")],
+)  # fmt: skip
+def test_event_time_window(offset: int, kind: str) -> None:
+    """Events over 7 days old or over an hour ahead are rejected, naming event_time."""
+    outcome = map_event(_event("Viewed Product", timestamp=NOW + offset), DEST, NOW)
+    assert outcome.kind == kind
+    if kind == "rejected":
+        assert outcome.reason and "event_time" in outcome.reason
+
+
+@pytest.mark.parametrize(
+    ("channel", "source"),
+    [(None, "web"), ("web", "web"), ("pos", "offline"), (" Offline ", "offline"),
+     ("mobile_app", "web"), ("subscription_contract", "web")],
+)  # fmt: skip
+def test_action_source_from_sales_channel(channel: str | None, source: str) -> None:
+    """Offline and point-of-sale channels are offline, everything else web."""
+    props = {} if channel is None else {"$sales_channel_type": channel}
+    assert _send(_event("Viewed Product", properties=props))["action_source"] == source
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("en", "en"), ("en-US", "en"), ("FR_fr", "fr"),
+                          ("english", None), ("", None)],
+)  # fmt: skip
+def test_language_from_language_or_locale(raw: str, expected: str | None) -> None:
+    """A language or locale gives its two-letter code; anything else is left out."""
+    event = _send(_event("Viewed Product", properties={"$language": raw}))
+    assert event.get("language") == expected
+
+
+def test_event_values_win_over_profile_values() -> None:
+    """Buyer details on the event win over the profile's older values."""
+    event = _event(
+        "Placed Order",
+        properties={"$email": "new@example.com", "$city": "Paris", "$ip": "::1"},
+        profile_properties={"$email": "old@example.com", "$city": "Lyon",
+                            "$ip": "198.51.100.1", "$first_name": "Jane"},
+    )  # fmt: skip
+    user = _send(event)["user_data"]
+    assert user["em"] == [_sha("new@example.com")]
+    assert user["ct"] == [_sha("paris")]
+    assert user["fn"] == [_sha("jane")]
+    assert user["client_ip_address"] == "::1"
+
+
+def test_ip_and_user_agent_sent_even_with_email() -> None:
+    """IP and user agent are sent whenever known, also next to an email."""
+    user = _send(_event("Viewed Product"))["user_data"]
+    assert {"em", "client_ip_address", "client_user_agent"} <= set(user)
+
+
+def test_aliases_fill_external_id_and_mobile_ad_ids() -> None:
+    """Customer and user id aliases become external_id; maid aliases hashed_maids."""
+    aliases = ["urn:customer_id:123", "urn:user_id:u-9", "urn:IDFA:AB-CD",
+               "urn:gaid:ef-01", "urn:cookie:c-1"]  # fmt: skip
+    user = _send(_event("Viewed Product", aliases=aliases))["user_data"]
+    assert user["external_id"] == [_sha("123"), _sha("u-9")]
+    assert user["hashed_maids"] == [_sha("ab-cd"), _sha("ef-01")]
+
+
+def test_click_id_from_epik_cookie_then_url_parameter() -> None:
+    """click_id is the _epik profile property, else the epik URL parameter."""
+    url = "https://shop.example/p?utm_source=x&epik=from-url"
+    from_url = _send(_event("Viewed Product", properties={"$url": url}))
+    assert from_url["user_data"]["click_id"] == "from-url"
+    profile = {"_epik": "from-cookie", "partner_id": "R-1"}
+    both = _event(
+        "Viewed Product", properties={"$url": url}, profile_properties=profile
+    )
+    user = _send(both)["user_data"]
+    assert (user["click_id"], user["partner_id"]) == ("from-cookie", "R-1")
+
+
+def test_email_or_maid_alone_satisfies_identity_rule() -> None:
+    """An email or a mobile ad id is enough identity without IP and user agent."""
+    no_device = {"$ip": None}
+    assert _send(_event("Viewed Product", properties=no_device))["user_data"]["em"]
+    maid_only = _event(
+        "Viewed Product",
+        properties=no_device,
+        profile_properties={"$email": None},
+        aliases=["urn:maid:x"],
+    )
+    assert _send(maid_only)["user_data"]["hashed_maids"] == [_sha("x")]
+
+
+def test_phone_and_ip_without_user_agent_are_rejected() -> None:
+    """A phone and an IP without a user agent break Pinterest's identity rule."""
+    event = _event("Viewed Product",
+                   profile_properties={"$email": None, "$user_agent": None,
+                                       "$phone_number": "+1 555 010 0000"})  # fmt: skip
+    outcome = map_event(event, DEST, NOW)
+    assert outcome == Outcome(
+        "shop", "rejected", None, outcome.reason, outcome.event_id
+    )
+    assert outcome.reason and "em" in outcome.reason
+
+
+def test_messy_values_are_cleaned_or_left_out() -> None:
+    """Spaces, capitals, numeric text, bad codes and junk IPs never reach Pinterest."""
+    props = {
+        "product_id": 77, "name": "  Cap  ", "price": "20.50", "quantity": "2",
+        "currency": " usd ", "vendor": "   ", "$ip": "not-an-ip",
+        "$url": "   ", "$language": "xx-YY-zz", "$country_code": "Neverland",
+    }  # fmt: skip
+    event = _send(_event("Added To Cart", properties=props))
+    assert event["custom_data"] == {
+        "currency": "USD", "value": "41", "content_ids": ["77"],
+        "contents": [{"id": "77", "item_price": "20.5", "quantity": 2,
+                      "item_name": "Cap"}],
+        "num_items": 2, "content_name": "Cap",
+    }  # fmt: skip
+    assert "client_ip_address" not in event["user_data"]
+    assert "country" not in event["user_data"]
+    assert "event_source_url" not in event
+    assert event["language"] == "xx"
+
+
+def test_bad_currency_and_negative_money_are_left_out() -> None:
+    """A currency that is no ISO code and negative amounts are not sent."""
+    props = {**PRODUCT, "currency": "euros", "price": -5}
+    custom = _send(_event("Added To Cart", properties=props))["custom_data"]
+    assert "currency" not in custom
+    assert "value" not in custom
+    assert "item_price" not in custom["contents"][0]
+
+
+def test_huge_amounts_are_written_without_exponent() -> None:
+    """Huge prices stay plain decimal strings, never 1e+300 notation."""
+    props = {**PRODUCT, "price": 1e300, "quantity": 10}
+    custom = _send(_event("Added To Cart", properties=props))["custom_data"]
+    assert custom["value"] == "1" + "0" * 301
+    assert "e" not in custom["contents"][0]["item_price"].lower()
+
+
+def test_unknown_properties_never_leak() -> None:
+    """Custom event, item and profile properties never appear in the Pinterest event."""
+    items = [{**ORDER_ITEMS[0], "category_name": "Mugs", "color": "red"}]
+    event = _event("Placed Order",
+                   properties={"id": "9", "category_name": "x", "items": items},
+                   profile_properties={"loyalty": "gold"})  # fmt: skip
+    text = json.dumps(_send(event))
+    for leaked in ("category_name", "color", "loyalty", "gold", "red"):
+        assert leaked not in text
+
+
+def test_num_items_beyond_64_bits_is_rejected_by_pre_send_check() -> None:
+    """Quantities that sum past int64 are rejected, naming num_items."""
+    big = 2**62
+    items = [{"product_id": "A", "quantity": big}, {"product_id": "B", "quantity": big}]
+    outcome = map_event(_event("Placed Order", properties={"items": items}), DEST, NOW)
+    assert outcome.kind == "rejected"
+    assert outcome.reason and "num_items" in outcome.reason
