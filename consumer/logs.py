@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -45,10 +45,13 @@ def _scrub(
     return event
 
 
-def configure(level: str = "info", json: bool | None = None) -> None:
-    """Set up structlog once per process; JSON unless stderr is a terminal."""
+def configure(
+    level: str = "info", json: bool | None = None, stream: TextIO | None = None
+) -> None:
+    """Set up structlog for the process; JSON unless the stream is a terminal."""
+    stream = sys.stderr if stream is None else stream
     if json is None:
-        json = not sys.stderr.isatty()
+        json = not stream.isatty()
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json
@@ -66,6 +69,6 @@ def configure(level: str = "info", json: bool | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
