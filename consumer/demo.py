@@ -39,7 +39,7 @@ def run_demo() -> int:
             f"  Kafka broker (KRaft, single node) on {kafka.bootstrap_servers}, "
             f"up in {time.monotonic() - started:.1f} s"
         )
-        with Sandbox() as sandbox:
+        with Sandbox(log_requests=False) as sandbox:
             print(f"  Pinterest sandbox on {sandbox.url}")
             env = {
                 **os.environ,
