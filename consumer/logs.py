@@ -21,6 +21,10 @@ _EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+\.[A-Za-z]{2,}")
 _secrets: set[str] = set()
 
 
+KAFKA_LOGGER = logging.getLogger("librdkafka")
+"""Pass as librdkafka's ``logger`` setting so its lines become structured logs."""
+
+
 def register_secrets(values: Iterable[str]) -> None:
     """Remember values that must never appear in a log line."""
     _secrets.update(v for v in values if len(v) >= 4)
@@ -57,15 +61,30 @@ def configure(
         if json
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        _scrub,
+    ]
+    # librdkafka and other libraries log through the standard library; render
+    # their lines the same way, with the same scrubbing.
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+            ],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            _scrub,
-            renderer,
-        ],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from consumer import codec, envelope
+from consumer import codec, envelope, logs
 from consumer.config import Config
 from consumer.generate import generate
 from consumer.kafka_admin import ensure_topic
@@ -39,6 +39,7 @@ def producer_settings(config: Config) -> dict[str, Any]:
     """librdkafka settings of the producer: safe defaults, then the file's."""
     return {
         "bootstrap.servers": config.kafka.bootstrap_servers,
+        "logger": logs.KAFKA_LOGGER,
         # Every write is acknowledged by all in-sync replicas and never doubled
         # by a producer retry.
         "acks": "all",

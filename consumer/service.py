@@ -23,7 +23,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from consumer import codec
+from consumer import codec, logs
 from consumer.batching import Batch, Batcher
 from consumer.config import Config
 from consumer.delivery import Completion, Deliverer
@@ -72,6 +72,7 @@ def consumer_settings(config: Config) -> dict[str, Any]:
     """librdkafka settings of the service's consumer: defaults, then the file's."""
     return {
         "bootstrap.servers": config.kafka.bootstrap_servers,
+        "logger": logs.KAFKA_LOGGER,
         "group.id": config.kafka.group_id,
         # Offsets are committed by this loop, only up to settled records.
         "enable.auto.commit": False,
@@ -166,11 +167,17 @@ class Service:
                 log.warning("consumer error", error=error.str())
             return
 
-        key = (message.topic(), message.partition())
+        topic, partition, offset = (
+            message.topic(),
+            message.partition(),
+            message.offset(),
+        )
+        if topic is None or partition is None or offset is None:
+            return  # only error events lack these, and those returned above
+        key = (topic, partition)
         tracker = self._watermarks.get(key)
         if tracker is None:
             return  # arrived after its partition was revoked; the new owner reads it
-        offset = message.offset()
         self.stats.records += 1
 
         try:
@@ -279,12 +286,14 @@ class Service:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in ready.items()]
         try:
-            result = consumer.commit(offsets=offsets, asynchronous=asynchronous)
+            if asynchronous:
+                consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                self._record_commits(
+                    consumer.commit(offsets=offsets, asynchronous=False)
+                )
         except KafkaException as exc:
             log.warning("commit failed; the records will be read again", error=str(exc))
-            return
-        if not asynchronous and result:
-            self._record_commits(result)
 
     def _on_commit(
         self, error: KafkaError | None, offsets: list[TopicPartition]
