@@ -122,7 +122,9 @@ def event_id_of(event: ConvergeEvent) -> str:
     """
     given = event.get("event_id")
     if given and given.strip():
-        return str(given).strip()
+        # Kept exactly as Converge has it: the browser tag sends the same text
+        # and Pinterest deduplicates only on an exact match.
+        return str(given)
     canonical = json.dumps(
         [
             event["event_name"],
