@@ -1,4 +1,4 @@
-"""Fixtures of the pipeline tests: a sandbox per test and configurations pointing at it."""
+"""Pipeline test fixtures: a sandbox per test and configurations pointing at it."""
 
 from __future__ import annotations
 
@@ -49,7 +49,9 @@ def write_config(
 ) -> Callable[..., Path]:
     """Factory writing a TOML config for this test's topic, group and sandbox."""
 
-    def write(destinations: list[dict[str, Any]] | None = None, **delivery: int) -> Path:
+    def write(
+        destinations: list[dict[str, Any]] | None = None, **delivery: int
+    ) -> Path:
         destinations = destinations or [MAIN, VARIANTS]
         settings = {
             # Fast retries and short lingers keep the tests quick; the defaults

@@ -1,4 +1,4 @@
-"""The command line as people use it: produce, run, replay, map and bad configuration."""
+"""The command line as people use it: produce, run, replay, map, bad configuration."""
 
 from __future__ import annotations
 
@@ -90,7 +90,8 @@ def test_replay_plan_shows_each_partition_with_current_and_new_offsets(
 
     plan = cli("replay", "--config", str(path), "--shift-by", "-5")
     assert plan.returncode == 0, plan.stderr
-    rows = [line.split() for line in plan.stdout.splitlines() if line[:9].strip().isdigit()]
+    lines = plan.stdout.splitlines()
+    rows = [line.split() for line in lines if line[:9].strip().isdigit()]
     assert {int(r[0]) for r in rows} == set(before)
     for partition, current, new in rows:
         if current == "-":  # nothing committed: the partition got no events
@@ -98,7 +99,8 @@ def test_replay_plan_shows_each_partition_with_current_and_new_offsets(
             continue
         assert int(current) == before[int(partition)]
         assert int(new) == max(0, int(current) - 5)
-    assert committed_offsets(kafka.bootstrap_servers, kafka.group_id, kafka.topic) == before
+    after = committed_offsets(kafka.bootstrap_servers, kafka.group_id, kafka.topic)
+    assert after == before
 
 
 def test_produce_reports_invalid_lines_with_their_number_and_produces_the_rest(
@@ -141,7 +143,7 @@ def test_run_logs_carry_no_token_and_no_raw_email(
 def test_bad_configuration_stops_at_start_naming_key_value_and_choices(
     write_config: Callable[..., Path],
 ) -> None:
-    """A bad value exits 2 with a message naming the key, the value and what is allowed."""
+    """A bad value exits 2 naming the key, the value and what is allowed."""
     path = write_config()
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace('"variant_id"', '"variant"'), encoding="utf-8")
@@ -169,7 +171,7 @@ def test_unset_environment_variable_in_configuration_is_named(
 def test_map_prints_one_line_per_event_and_destination(
     write_config: Callable[..., Path],
 ) -> None:
-    """map writes send, rejected or skipped lines with reasons, for every destination."""
+    """map writes a send, rejected or skipped line per event and destination."""
     path = write_config()
     result = cli("map", "--config", str(path), str(SAMPLES))
     assert result.returncode == 0, result.stderr

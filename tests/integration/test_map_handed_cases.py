@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,7 +48,8 @@ def mapped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
     by_case = {}
     for case, start in zip(CASES, range(0, len(rows), len(CASES)), strict=True):
         block = rows[start : start + len(CASES)]
-        by_case[case["name"]] = next(r for r in block if r["destination"] == case["name"])
+        own = (r for r in block if r["destination"] == case["name"])
+        by_case[case["name"]] = next(own)
     return by_case
 
 

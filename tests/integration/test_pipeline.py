@@ -136,8 +136,10 @@ def test_refused_destination_holds_commits_until_it_accepts_again(
     runner.start()
     try:
         _wait_for(
-            lambda: len(_received(sandbox_client, settings)["variants"])
-            == len(expected["variants"]),
+            lambda: (
+                len(_received(sandbox_client, settings)["variants"])
+                == len(expected["variants"])
+            ),
             60,
             "the healthy destination to receive everything",
         )
