@@ -82,6 +82,9 @@ PROFILE_FIELDS = {**IDENTITY_FIELDS}
 # Epoch values above this are milliseconds, not seconds: 1e11 seconds is the
 # year 5138, while 1e11 milliseconds is March 1973.
 _MILLISECONDS_THRESHOLD = 1e11
+# The end of the year 9999 in milliseconds: later times fit no calendar
+# Pinterest or Avro's long would take.
+_LATEST_MS = 253_402_300_799_999
 
 
 class EnvelopeError(ValueError):
@@ -114,7 +117,9 @@ def from_envelope(raw: Any, now_ms: int | None = None) -> ConvergeEvent:
 
     event_id = _coerce("event_id", raw.get("event_id"), "string")
     timestamp_ms = _timestamp_ms(raw.get("timestamp"), now_ms)
-    return {
+    if timestamp_ms > _LATEST_MS:
+        raise EnvelopeError(f"timestamp {raw.get('timestamp')!r} is past the year 9999")
+    event = {
         "event_name": name.strip(),
         "timestamp_ms": timestamp_ms,
         "event_id": event_id if event_id and event_id.strip() else None,
@@ -126,6 +131,14 @@ def from_envelope(raw: Any, now_ms: int | None = None) -> ConvergeEvent:
         "aliases": _aliases(raw.get("aliases")),
         "consent": _consent(raw.get("consent")),
     }
+    try:
+        json.dumps(event, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON allows escapes of lone surrogates, which no UTF-8 text can hold.
+        raise EnvelopeError(
+            "the event holds text that is not valid Unicode (a lone \\uD8xx escape)"
+        ) from None
+    return event
 
 
 def _object(path: str, value: Any) -> dict[str, Any]:
