@@ -5,7 +5,6 @@ Shared by the CLI, the service's start-up checks and the tests.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from functools import partial
@@ -20,6 +19,8 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
+
+from consumer.logs import KAFKA_LOGGER
 
 # One admin round trip against a healthy broker takes milliseconds; ten seconds
 # leaves room for a coordinator that is still loading after a restart.
@@ -37,9 +38,6 @@ _NOT_YET = {
     KafkaError.COORDINATOR_NOT_AVAILABLE,
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
 }
-# librdkafka's own log lines (e.g. "connection refused" while a broker boots) go to
-# Python logging instead of straight to stderr.
-_LOG = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
@@ -48,7 +46,9 @@ class KafkaAdminError(RuntimeError):
 
 
 def _config(bootstrap: str, extra: dict[str, str] | None) -> dict[str, Any]:
-    return {"bootstrap.servers": bootstrap, "logger": _LOG, **(extra or {})}
+    # librdkafka's own lines ("connection refused" while a broker boots) go through
+    # the service's logging, with its scrubbing, instead of straight to stderr.
+    return {"bootstrap.servers": bootstrap, "logger": KAFKA_LOGGER, **(extra or {})}
 
 
 def _admin(bootstrap: str, extra: dict[str, str] | None) -> AdminClient:
@@ -56,8 +56,8 @@ def _admin(bootstrap: str, extra: dict[str, str] | None) -> AdminClient:
 
 
 def _consumer(bootstrap: str, group_id: str, extra: dict[str, str] | None) -> Consumer:
-    config = {"group.id": group_id, **_config(bootstrap, extra)}
-    return Consumer({**config, "enable.auto.commit": False})
+    config = _config(bootstrap, extra)
+    return Consumer({**config, "group.id": group_id, "enable.auto.commit": False})
 
 
 def _retry(call: Callable[[], _T], timeout: float) -> _T:

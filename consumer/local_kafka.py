@@ -1,7 +1,5 @@
-"""A real single-node Apache Kafka broker (KRaft) run from Maven Central jars.
-
-Used by the test suite and ``converge-pinterest local-kafka`` where Docker is absent.
-"""
+"""A real single-node Apache Kafka broker (KRaft mode) run from Maven Central jars,
+for the tests and the CLI's local broker on machines without Docker."""
 
 from __future__ import annotations
 
@@ -26,7 +24,6 @@ from consumer.kafka_admin import KafkaAdminError, wait_for_broker
 KAFKA_VERSION = "4.1.1"
 # Kafka 4.1.1 depends on slf4j-api 1.7.x, whose Log4j 2 binding is log4j-slf4j-impl.
 LOG4J_VERSION = "2.25.3"
-
 # A cold fetch downloads ~54 MB of jars; generous so a slow mirror is not an error.
 MAVEN_TIMEOUT_S = 900.0
 # Formatting is one short JVM run (~2 s here); the margin covers a loaded CI box.
@@ -78,9 +75,8 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 # Tests join groups one consumer at a time; the default 3 s wait is waste.
 group.initial.rebalance.delay.ms=0
-# After kill() the restarted node must wait out its own old session before it may
-# register again; 3 s instead of 9 s (heartbeats every 0.5 s on loopback) keeps
-# crash tests quick.
+# After kill() the node must outlive its old session before it may register again;
+# 3 s instead of 9 s (with 0.5 s heartbeats on loopback) keeps crash tests quick.
 broker.heartbeat.interval.ms=500
 broker.session.timeout.ms=3000
 # Topics come from ensure_topic(), so a misspelt name fails loudly.
@@ -109,9 +105,12 @@ def _tool(name: str) -> str:
 
 
 def _run(cmd: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cmd, check=False, cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
+    try:
+        return subprocess.run(
+            cmd, check=False, cwd=cwd, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise LocalKafkaError(f"{cmd[0]} took over {timeout:.0f}s: {cmd}") from exc
 
 
 def fetch_kafka(cache: Path | None = None) -> Path:
@@ -132,10 +131,7 @@ def fetch_kafka(cache: Path | None = None) -> Path:
         shutil.rmtree(libs, ignore_errors=True)
         (home / "pom.xml").write_text(_POM)
         goal = ["dependency:copy-dependencies", f"-DoutputDirectory={libs}"]
-        try:
-            done = _run([mvn, "-q", "-B", *goal], home, MAVEN_TIMEOUT_S)
-        except subprocess.TimeoutExpired as exc:
-            raise LocalKafkaError(f"Maven took over {MAVEN_TIMEOUT_S:.0f}s") from exc
+        done = _run([mvn, "-q", "-B", *goal], home, MAVEN_TIMEOUT_S)
         if done.returncode != 0 or not any(libs.glob("kafka_2.13-*.jar")):
             tail = "\n".join((done.stdout + done.stderr).splitlines()[-25:])
             raise LocalKafkaError(
@@ -144,15 +140,6 @@ def fetch_kafka(cache: Path | None = None) -> Path:
             )
         marker.write_text(f"{KAFKA_VERSION}\n")
     return libs
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ports free right now; the sockets are held together so the ports differ."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 class LocalKafka:
@@ -165,9 +152,12 @@ class LocalKafka:
         heap: str = "512m",
         log_dir: Path | None = None,
     ) -> None:
-        free = _free_ports(2)
-        self.port = port or free[0]
-        self.controller_port = controller_port or free[1]
+        # Both probe sockets are open at once, so the two free ports differ.
+        with socket.socket() as one, socket.socket() as two:
+            one.bind(("127.0.0.1", 0))
+            two.bind(("127.0.0.1", 0))
+            self.port = port or one.getsockname()[1]
+            self.controller_port = controller_port or two.getsockname()[1]
         self.heap = heap
         self._log_dir = log_dir
         self._work: Path | None = None
@@ -201,27 +191,23 @@ class LocalKafka:
         props = _SERVER.format(port=self.port, ctrl=self.controller_port, work=work)
         (work / "server.properties").write_text(props)
         (work / "log4j2.properties").write_text(_LOG4J2.format(log_file=self.log_file))
-        cluster_id = "-"
-        while cluster_id.startswith("-"):
-            # An id starting with '-' would be read as an option by the tool,
-            # which is why Kafka's own random ids never start with one.
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()
-            cluster_id = cluster_id.rstrip("=")
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         # --standalone makes this node the only voter of a dynamic KRaft quorum.
-        args = ["format", "--standalone", "-t", cluster_id, "-c", "server.properties"]
+        # The "=" form keeps an id that starts with "-" from reading as an option.
+        args = ["format", "--standalone", f"--cluster-id={cluster_id}"]
+        args += ["--config", "server.properties"]
         fmt = self._java("kafka.tools.StorageTool", *args, heap="256m")
         done = _run(fmt, work, FORMAT_TIMEOUT_S)
         if done.returncode != 0:
-            raise LocalKafkaError(
-                f"formatting KRaft storage in {work} failed (exit {done.returncode}):"
-                f"\n{done.stdout}{done.stderr}\n{self._log_tail()}"
-            )
+            out = f"{done.stdout}{done.stderr}".strip()
+            raise self._failure(f"formatting storage failed ({done.returncode}): {out}")
 
-    def _log_tail(self, lines: int = 40) -> str:
-        if not self.log_file.exists():
-            return f"(no broker log at {self.log_file})"
-        tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
-        return f"--- last lines of {self.log_file} ---\n" + "\n".join(tail)
+    def _failure(self, what: str) -> LocalKafkaError:
+        """``what`` plus the broker log's location and its last lines."""
+        log = self.log_file
+        text = log.read_text(errors="replace") if log.exists() else "(empty)\n"
+        tail = "\n".join(text.splitlines()[-40:])
+        return LocalKafkaError(f"{what}; broker log: {log}, last lines:\n{tail}")
 
     def start(self, timeout: float = 90) -> LocalKafka:
         """Fetch, format and launch the broker; return once it answers metadata."""
@@ -230,9 +216,8 @@ class LocalKafka:
         if self._work is None:
             self._prepare()
         cmd = self._java("kafka.Kafka", "server.properties", heap=self.heap)
-        # JVM crashes and class-path errors bypass Log4j, so they go to the same file
-        # (both writers append, so lines do not clobber each other). Its own session:
-        # Ctrl-C reaches only us, and we shut the broker down in order.
+        # JVM crashes bypass Log4j, so stdout/err append to the same file. In its own
+        # session Ctrl-C reaches only us, and we shut the broker down in order.
         with self.log_file.open("ab") as out:
             self._proc = subprocess.Popen(
                 cmd, cwd=self._work, stdout=out, stderr=out, start_new_session=True
@@ -241,34 +226,25 @@ class LocalKafka:
         deadline = time.monotonic() + timeout
         while True:
             if (code := self._proc.poll()) is not None:
-                raise LocalKafkaError(
-                    f"Kafka exited with code {code} while starting; "
-                    f"see {self.log_file}\n{self._log_tail()}"
-                )
+                raise self._failure(f"Kafka exited with code {code} while starting")
             try:
                 wait_for_broker(self.bootstrap_servers, PROBE_TIMEOUT_S)
                 return self
             except KafkaAdminError as exc:
                 if time.monotonic() > deadline:
-                    # Kill, but keep the temp dir so the log named here can be read;
-                    # stop() or interpreter exit removes it.
+                    # The temp dir stays, so the log named below can be read.
                     self.kill()
-                    raise LocalKafkaError(
-                        f"Kafka at {self.bootstrap_servers} did not answer within "
-                        f"{timeout:.0f}s ({exc}); see {self.log_file}\n"
-                        f"{self._log_tail()}"
-                    ) from exc
+                    why = f"no answer from {self.bootstrap_servers} in {timeout:g}s"
+                    raise self._failure(f"{why} ({exc})") from exc
 
     def _signal(self, sig: signal.Signals, timeout: float) -> bool:
         """Send ``sig`` to the broker's process group; True once it has exited."""
-        if self._proc is None:
-            return True
-        if self._proc.poll() is None:
+        if self._proc is not None and self._proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._proc.pid, sig)
-        try:
-            self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout)
+        if self.running:
             return False
         self._proc = None
         return True
@@ -308,15 +284,15 @@ def run_local_kafka(port: int, controller_port: int = 0, heap: str = "512m") -> 
     previous = [signal.signal(sig, lambda *_: stop.set()) for sig in sigs]
     try:
         with LocalKafka(port, controller_port, heap) as broker:
+            where = f"{broker.bootstrap_servers} (log: {broker.log_file})"
             sys.stdout.write(
-                f"Kafka {KAFKA_VERSION} ready at {broker.bootstrap_servers} "
-                f"(log: {broker.log_file}); Ctrl-C stops it.\n"
+                f"Kafka {KAFKA_VERSION} ready at {where}; Ctrl-C stops it.\n"
             )
             sys.stdout.flush()
             # Wake once a second to notice a broker that died on its own.
             while not stop.wait(1.0):
                 if not broker.running:
-                    raise LocalKafkaError(f"Kafka exited\n{broker._log_tail()}")
+                    raise broker._failure("Kafka exited on its own")
     finally:
         for sig, handler in zip(sigs, previous, strict=True):
             signal.signal(sig, handler)
