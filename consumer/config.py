@@ -13,18 +13,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from consumer.config_values import (
+    ConfigError,
+    boolean,
+    duration,
+    no_unknown,
+    number,
+    settings,
+    substitute,
+    table,
+    text,
+)
 from consumer.event_names import PINTEREST_EVENT_NAMES, SEED_EVENTS
+
+__all__ = ["Config", "ConfigError", "Destination", "load", "parse"]
 
 DEFAULT_API_URL = "https://api.pinterest.com/v5"
 CONTENT_ID_MODES = ("product_id", "variant_id", "sku")
 MAX_BATCH_SIZE = 1000  # Pinterest takes 1 to 1000 events per request.
 
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _AD_ACCOUNT_ID = re.compile(r"^\d{1,18}$")
-
-
-class ConfigError(ValueError):
-    """A configuration file or value that the service cannot run with."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,8 @@ class Destination:
     partner_name: str | None = None
     consent_mode: str = "off"
     limited_data_processing: bool = False
+    # None retries forever; set from the destination's retry_for, else delivery's.
+    retry_for_seconds: float | None = 600.0
 
     CONSENT_MODES: ClassVar[tuple[str, ...]] = ("off", "on", "strict")
 
@@ -65,6 +75,7 @@ class KafkaSettings:
     bootstrap_servers: str
     topic: str
     group_id: str
+    dead_letter_topic: str = ""
     consumer: dict[str, str] = field(default_factory=dict)
     producer: dict[str, str] = field(default_factory=dict)
 
@@ -94,6 +105,9 @@ class DeliverySettings:
     commit_interval_ms: int = 1000
     retry_initial_ms: int = 500
     retry_max_ms: int = 30_000
+    # How long a batch is retried before its events become dead letters; ten
+    # minutes rides out brief outages and deploys, None retries forever.
+    retry_for_seconds: float | None = 600.0
 
 
 @dataclass(frozen=True)
@@ -119,48 +133,59 @@ def load(path: str | Path, environ: dict[str, str] | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     env = dict(os.environ) if environ is None else environ
-    return parse(_substitute(raw, env, ""), path)
+    return parse(substitute(raw, env, ""), path)
 
 
 def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
     """Check an already-read configuration mapping."""
-    _no_unknown("", raw, {"kafka", "pinterest", "delivery", "destinations"})
+    no_unknown("", raw, {"kafka", "pinterest", "delivery", "destinations"})
     destinations = raw.get("destinations", [])
     if not isinstance(destinations, list) or not destinations:
         raise ConfigError(
             "destinations: at least one [[destinations]] table is needed "
             "(name, ad_account_id, tag_id, access_token)"
         )
-    parsed = tuple(_destination(i, d) for i, d in enumerate(destinations))
+    delivery = _delivery(table("delivery", raw.get("delivery", {})))
+    parsed = tuple(
+        _destination(i, d, delivery.retry_for_seconds)
+        for i, d in enumerate(destinations)
+    )
     names = [d.name for d in parsed]
     for name in names:
         if names.count(name) > 1:
             raise ConfigError(f"destinations.name: {name!r} is used twice")
     return Config(
-        kafka=_kafka(_table("kafka", raw.get("kafka"))),
-        pinterest=_pinterest(_table("pinterest", raw.get("pinterest", {}))),
-        delivery=_delivery(_table("delivery", raw.get("delivery", {}))),
+        kafka=_kafka(table("kafka", raw.get("kafka"))),
+        pinterest=_pinterest(table("pinterest", raw.get("pinterest", {}))),
+        delivery=delivery,
         destinations=parsed,
         path=path,
     )
 
 
 def _kafka(raw: dict[str, Any]) -> KafkaSettings:
-    _no_unknown(
-        "kafka", raw, {"bootstrap_servers", "topic", "group_id", "consumer", "producer"}
-    )
+    allowed = {"bootstrap_servers", "topic", "group_id", "dead_letter_topic"}
+    no_unknown("kafka", raw, allowed | {"consumer", "producer"})
+    topic = text("kafka.topic", raw, required=True)
+    dead_letters = text("kafka.dead_letter_topic", raw, default=f"{topic}.dead-letters")
+    if dead_letters == topic:
+        raise ConfigError(
+            f"kafka.dead_letter_topic: {dead_letters!r} is the events topic itself; "
+            "dead letters need a topic of their own"
+        )
     return KafkaSettings(
-        bootstrap_servers=_text("kafka.bootstrap_servers", raw, required=True),
-        topic=_text("kafka.topic", raw, required=True),
-        group_id=_text("kafka.group_id", raw, required=True),
-        consumer=_settings("kafka.consumer", raw.get("consumer", {})),
-        producer=_settings("kafka.producer", raw.get("producer", {})),
+        bootstrap_servers=text("kafka.bootstrap_servers", raw, required=True),
+        topic=topic,
+        group_id=text("kafka.group_id", raw, required=True),
+        dead_letter_topic=dead_letters,
+        consumer=settings("kafka.consumer", raw.get("consumer", {})),
+        producer=settings("kafka.producer", raw.get("producer", {})),
     )
 
 
 def _pinterest(raw: dict[str, Any]) -> PinterestSettings:
-    _no_unknown("pinterest", raw, {"api_url", "test_mode", "timeout_seconds"})
-    api_url = _text("pinterest.api_url", raw, default=DEFAULT_API_URL).rstrip("/")
+    no_unknown("pinterest", raw, {"api_url", "test_mode", "timeout_seconds"})
+    api_url = text("pinterest.api_url", raw, default=DEFAULT_API_URL).rstrip("/")
     if not api_url.startswith(("https://", "http://")):
         raise ConfigError(
             f"pinterest.api_url: {api_url!r} is not an http(s) URL; "
@@ -168,8 +193,8 @@ def _pinterest(raw: dict[str, Any]) -> PinterestSettings:
         )
     return PinterestSettings(
         api_url=api_url,
-        test_mode=_boolean("pinterest.test_mode", raw, default=False),
-        timeout_seconds=_number("pinterest.timeout_seconds", raw, 30.0, 1, 600),
+        test_mode=boolean("pinterest.test_mode", raw, default=False),
+        timeout_seconds=number("pinterest.timeout_seconds", raw, 30.0, 1, 600),
     )
 
 
@@ -184,20 +209,23 @@ def _delivery(raw: dict[str, Any]) -> DeliverySettings:
         "retry_initial_ms": (10, 60_000),
         "retry_max_ms": (100, 3_600_000),
     }
-    _no_unknown("delivery", raw, set(limits))
-    values = {
-        key: int(_number(f"delivery.{key}", raw, getattr(defaults, key), low, high))
+    no_unknown("delivery", raw, {*limits, "retry_for"})
+    values: dict[str, Any] = {
+        key: int(number(f"delivery.{key}", raw, getattr(defaults, key), low, high))
         for key, (low, high) in limits.items()
     }
     for key in limits:
         if key in raw and not isinstance(raw[key], int):
             raise ConfigError(f"delivery.{key}: {raw[key]!r} must be a whole number")
+    values["retry_for_seconds"] = duration(
+        "delivery.retry_for", raw, defaults.retry_for_seconds
+    )
     return DeliverySettings(**values)
 
 
-def _destination(index: int, raw: Any) -> Destination:
+def _destination(index: int, raw: Any, retry_for: float | None) -> Destination:
     where = f"destinations[{index}]"
-    raw = _table(where, raw)
+    raw = table(where, raw)
     allowed = {
         "name",
         "ad_account_id",
@@ -210,17 +238,18 @@ def _destination(index: int, raw: Any) -> Destination:
         "partner_name",
         "consent_mode",
         "limited_data_processing",
+        "retry_for",
     }
-    _no_unknown(where, raw, allowed)
-    name = _text(f"{where}.name", raw, required=True)
+    no_unknown(where, raw, allowed)
+    name = text(f"{where}.name", raw, required=True)
     where = f"destinations.{name}"
-    ad_account_id = _text(f"{where}.ad_account_id", raw, required=True, numbers=True)
+    ad_account_id = text(f"{where}.ad_account_id", raw, required=True, numbers=True)
     if not _AD_ACCOUNT_ID.match(ad_account_id):
         raise ConfigError(
             f"{where}.ad_account_id: {ad_account_id!r} must be digits only (at most "
             "18), as in the Ads Manager URL"
         )
-    content_id = _text(f"{where}.content_id", raw, default="product_id")
+    content_id = text(f"{where}.content_id", raw, default="product_id")
     if content_id not in CONTENT_ID_MODES:
         raise ConfigError(
             f"{where}.content_id: {content_id!r} is not allowed; use one of "
@@ -232,7 +261,7 @@ def _destination(index: int, raw: Any) -> Destination:
     ):
         raise ConfigError(f"{where}.sources: {sources!r} must be a list of source ids")
     # Pinterest asks third-party senders to name themselves "ss-<name>", lowercase.
-    partner_name = _text(f"{where}.partner_name", raw) or None
+    partner_name = text(f"{where}.partner_name", raw) or None
     if partner_name is not None and not re.match(r"^ss-[a-z0-9_-]+$", partner_name):
         raise ConfigError(
             f"{where}.partner_name: {partner_name!r} is not allowed; use 'ss-' "
@@ -240,7 +269,7 @@ def _destination(index: int, raw: Any) -> Destination:
         )
     # Converge's consent modes: off sends everything, on holds events whose
     # marketing consent is denied, strict sends only with consent granted.
-    consent_mode = _text(f"{where}.consent_mode", raw, default="off")
+    consent_mode = text(f"{where}.consent_mode", raw, default="off")
     if consent_mode not in Destination.CONSENT_MODES:
         raise ConfigError(
             f"{where}.consent_mode: {consent_mode!r} is not allowed; use one of "
@@ -249,24 +278,24 @@ def _destination(index: int, raw: Any) -> Destination:
     return Destination(
         name=name,
         ad_account_id=ad_account_id,
-        tag_id=_text(f"{where}.tag_id", raw, required=True, numbers=True),
-        access_token=_text(f"{where}.access_token", raw, required=True),
+        tag_id=text(f"{where}.tag_id", raw, required=True, numbers=True),
+        access_token=text(f"{where}.access_token", raw, required=True),
         content_id=content_id,
         sources=None if sources is None else frozenset(sources),
-        custom_events=_boolean(f"{where}.custom_events", raw, default=False),
+        custom_events=boolean(f"{where}.custom_events", raw, default=False),
         events=_events(f"{where}.events", raw.get("events", {})),
         partner_name=partner_name,
         consent_mode=consent_mode,
-        limited_data_processing=_boolean(
+        retry_for_seconds=duration(f"{where}.retry_for", raw, retry_for),
+        limited_data_processing=boolean(
             f"{where}.limited_data_processing", raw, default=False
         ),
     )
 
 
 def _events(where: str, raw: Any) -> dict[str, str | None]:
-    table = _table(where, raw)
     events: dict[str, str | None] = {}
-    for converge_name, pinterest_name in table.items():
+    for converge_name, pinterest_name in table(where, raw).items():
         if pinterest_name is False:
             events[converge_name] = None  # turns a default row off
             continue
@@ -278,98 +307,3 @@ def _events(where: str, raw: Any) -> dict[str, str | None]:
             )
         events[converge_name] = pinterest_name
     return events
-
-
-def _substitute(value: Any, env: dict[str, str], where: str) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: _substitute(v, env, f"{where}.{k}" if where else k)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_substitute(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, str):
-
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in env:
-                raise ConfigError(
-                    f"{where}: environment variable {name} is not set; export it "
-                    "or write the value in the file"
-                )
-            return env[name]
-
-        return _ENV_REFERENCE.sub(replace, value)
-    return value
-
-
-def _table(where: str, value: Any) -> dict[str, Any]:
-    if value is None:
-        raise ConfigError(f"[{where}] is missing")
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where} must be a table, got {value!r}")
-    return value
-
-
-def _no_unknown(where: str, raw: dict[str, Any], allowed: set[str]) -> None:
-    for key in raw:
-        if key not in allowed:
-            place = f"{where}.{key}" if where else key
-            raise ConfigError(
-                f"{place}: unknown key; allowed here: {', '.join(sorted(allowed))}"
-            )
-
-
-def _text(
-    where: str,
-    raw: dict[str, Any],
-    *,
-    required: bool = False,
-    default: str = "",
-    numbers: bool = False,
-) -> str:
-    key = where.rsplit(".", 1)[-1]
-    value = raw.get(key)
-    if value is None:
-        if required:
-            raise ConfigError(f"{where} is required")
-        return default
-    if numbers and isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: {value!r} must be non-empty text")
-    return value.strip()
-
-
-def _boolean(where: str, raw: dict[str, Any], *, default: bool) -> bool:
-    value = raw.get(where.rsplit(".", 1)[-1], default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}: {value!r} must be true or false")
-    return value
-
-
-def _number(
-    where: str, raw: dict[str, Any], default: float, low: float, high: float
-) -> float:
-    value = raw.get(where.rsplit(".", 1)[-1], default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{where}: {value!r} must be a number from {low} to {high}")
-    if not low <= value <= high:
-        raise ConfigError(f"{where}: {value} is out of range; allowed {low} to {high}")
-    return float(value)
-
-
-def _settings(where: str, value: Any) -> dict[str, str]:
-    table = _table(where, value)
-    settings = {}
-    for key, setting in table.items():
-        if isinstance(setting, bool):
-            settings[key] = "true" if setting else "false"
-        elif isinstance(setting, int | float | str):
-            settings[key] = str(setting)
-        else:
-            raise ConfigError(
-                f"{where}.{key}: {setting!r} must be text, a number or a boolean "
-                "(librdkafka settings are passed through as given)"
-            )
-    return settings
