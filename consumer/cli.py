@@ -21,7 +21,7 @@ from consumer.mapping import map_event
 from consumer.produce import produce, read_lines
 from consumer.replay import ReplayError, Target, execute, plan
 from consumer.sandbox import run_sandbox
-from consumer.service import RunStats, Service
+from consumer.service import Service
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG = 0, 1, 2
 
@@ -157,18 +157,8 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     stats = service.run()
-    print(_summary(stats), file=sys.stderr)
+    print(stats.summary(), file=sys.stderr)
     return EXIT_OK
-
-
-def _summary(stats: RunStats) -> str:
-    lines = [f"records read: {stats.records}, undecodable: {stats.undecodable}"]
-    for name, d in sorted(stats.destinations.items()):
-        lines.append(
-            f"  {name}: sent {d.sent}, failed {d.failed}, rejected {d.rejected}, "
-            f"skipped {d.skipped}"
-        )
-    return "\n".join(lines)
 
 
 def _produce(args: argparse.Namespace) -> int:

@@ -35,14 +35,32 @@ from consumer.config import DeliverySettings, Destination, PinterestSettings
 log = structlog.get_logger("consumer.delivery")
 
 
+@dataclass(frozen=True)
+class Failure:
+    """Why one event of a batch is not delivered, with Pinterest's own words."""
+
+    reason: str
+    pinterest_message: str | None = None
+
+
 @dataclass
 class Completion:
     """What became of one batch: accepted indices and failed ones with reasons."""
 
     batch: Batch
     accepted: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
+    failed: dict[int, Failure] = field(default_factory=dict)
     attempts: int = 0
+
+
+@dataclass
+class DestinationHealth:
+    """How a destination's deliveries are going, for the health report and logs."""
+
+    state: str = "ok"  # ok, retrying or credentials_refused
+    last_status: int | None = None
+    last_error: str | None = None
+    since: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -51,6 +69,7 @@ class _Answer:
     body: Any
     retry_after: float | None
     error: str | None = None
+    gave_up: bool = False
 
 
 class Deliverer:
@@ -73,6 +92,7 @@ class Deliverer:
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self.health: dict[str, DestinationHealth] = {}
 
     def start(self) -> Deliverer:
         """Start the event loop thread and the pooled HTTP client."""
@@ -146,10 +166,21 @@ class Deliverer:
         completion: Completion,
     ) -> None:
         answer = await self._post_until_answered(destination, events, completion)
+        if answer.gave_up:
+            last = answer.error or f"HTTP {answer.status}: {_message(answer.body)}"
+            failure = Failure(
+                f"not accepted within {destination.retry_for_seconds:g} s of retries",
+                last,
+            )
+            for index in range(len(events)):
+                completion.failed[first + index] = failure
+            return
         if answer.status == 400:
             message = _message(answer.body)
             if len(events) == 1:
-                completion.failed[first] = message
+                completion.failed[first] = Failure(
+                    "Pinterest refused the request for this event (HTTP 400)", message
+                )
                 return
             # One bad event fails the whole request: split to find it, so the
             # others are still delivered.
@@ -164,7 +195,9 @@ class Deliverer:
             failed = dict.fromkeys(range(len(events)), _message(answer.body))
         for index in range(len(events)):
             if index in failed:
-                completion.failed[first + index] = failed[index]
+                completion.failed[first + index] = Failure(
+                    "Pinterest failed this event", failed[index]
+                )
             else:
                 completion.accepted.append(first + index)
 
@@ -175,16 +208,32 @@ class Deliverer:
         completion: Completion,
     ) -> _Answer:
         body = json.dumps({"data": events}, separators=(",", ":")).encode()
+        health = self.health.setdefault(destination.name, DestinationHealth())
+        started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
             completion.attempts += 1
             answer = await self._post(destination, body)
+            _note(health, answer)
             if answer.status is not None and (
                 200 <= answer.status < 300 or answer.status in (400, 422)
             ):
                 return answer
             delay = self._backoff(attempt, answer.retry_after)
+            budget = destination.retry_for_seconds
+            if budget is not None and time.monotonic() - started + delay > budget:
+                answer.gave_up = True
+                log.error(
+                    "batch given up; its events become dead letters",
+                    destination=destination.name,
+                    events=len(events),
+                    status=answer.status,
+                    error=answer.error or _message(answer.body),
+                    attempts=attempt,
+                    retry_for_s=budget,
+                )
+                return answer
             log.warning(
                 "batch retry",
                 destination=destination.name,
@@ -230,6 +279,26 @@ class Deliverer:
         if retry_after is not None:
             delay = max(delay, min(retry_after, ceiling))
         return delay
+
+
+def _note(health: DestinationHealth, answer: _Answer) -> None:
+    if answer.status in (401, 403):
+        state = "credentials_refused"
+    elif (
+        answer.status is not None
+        and answer.status < 500
+        and answer.status
+        not in (
+            408,
+            429,
+        )
+    ):
+        state = "ok"
+    else:
+        state = "retrying"
+    if state != health.state:
+        health.state, health.since = state, time.time()
+    health.last_status, health.last_error = answer.status, answer.error
 
 
 def _retry_after(value: str | None) -> float | None:

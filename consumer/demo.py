@@ -14,8 +14,9 @@ from consumer import config, logs
 from consumer.kafka_admin import committed_offsets, end_offsets
 from consumer.local_kafka import LocalKafka
 from consumer.produce import produce
+from consumer.run_stats import RunStats
 from consumer.sandbox import Sandbox, SandboxClient
-from consumer.service import RunStats, Service
+from consumer.service import Service
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = ROOT / "config" / "demo.toml"
@@ -81,13 +82,13 @@ def _deliver(settings: config.Config, api_url: str, log_path: Path) -> int:
 
 
 def _print_table(stats: RunStats, received: dict[str, int]) -> None:
-    header = f"  {'destination':<16}{'sent':>6}{'failed':>8}{'rejected':>10}"
+    header = f"  {'destination':<16}{'sent':>6}{'dead letters':>14}{'rejected':>10}"
     print(header + f"{'skipped':>9}{'at Pinterest':>14}")
     for name, count in received.items():
         d = stats.destinations[name]
         print(
-            f"  {name:<16}{d.sent:>6}{d.failed:>8}{d.rejected:>10}{d.skipped:>9}"
-            f"{count:>14}"
+            f"  {name:<16}{d.sent:>6}{d.dead_lettered:>14}{d.rejected:>10}"
+            f"{d.skipped:>9}{count:>14}"
         )
     print()
     for name in received:

@@ -2,16 +2,18 @@
 
 One thread owns the Kafka consumer and never waits on HTTP: batches go to the
 Deliverer's event loop and come back as Completions on a queue that this loop
-drains between polls. Offsets are committed per partition only up to the
-contiguous watermark of settled records (see ``watermarks``).
+drains between polls. A record settles when every piece derived from it is
+accepted, dead-lettered with a confirmed write, rejected or skipped; offsets
+are committed per partition only up to the contiguous watermark of settled
+records (see ``watermarks``).
 """
 
 from __future__ import annotations
 
 import queue
 import time
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -26,8 +28,10 @@ from confluent_kafka import (
 from consumer import codec, logs
 from consumer.batching import Batch, Batcher
 from consumer.config import Config
-from consumer.delivery import Completion, Deliverer
+from consumer.dead_letters import DeadLetter, DeadLetterWriter
+from consumer.delivery import Completion, Deliverer, DestinationHealth
 from consumer.mapping import map_event
+from consumer.run_stats import RunStats
 from consumer.watermarks import PartitionKey, PieceRef, Watermarks
 
 log = structlog.get_logger("consumer.service")
@@ -44,36 +48,15 @@ _DEFAULT_MAX_POLL_INTERVAL_MS = 300_000
 # How often the idle check asks the broker for end offsets.
 _IDLE_CHECK_INTERVAL_S = 0.5
 
-
-@dataclass
-class DestinationStats:
-    """What happened to one destination's events in this run."""
-
-    sent: int = 0
-    failed: int = 0
-    rejected: int = 0
-    skipped: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass
-class RunStats:
-    """Counters of one run, for the summary printed at the end."""
-
-    records: int = 0
-    undecodable: int = 0
-    destinations: dict[str, DestinationStats] = field(
-        default_factory=lambda: defaultdict(DestinationStats)
-    )
-    committed: dict[PartitionKey, int] = field(default_factory=dict)
+RecordFilter = Callable[[Message], bool]
 
 
 def consumer_settings(config: Config) -> dict[str, Any]:
     """librdkafka settings of the service's consumer: defaults, then the file's."""
-    return {
+    settings: dict[str, Any] = {
         "bootstrap.servers": config.kafka.bootstrap_servers,
-        "logger": logs.KAFKA_LOGGER,
         "group.id": config.kafka.group_id,
+        "logger": logs.KAFKA_LOGGER,
         # Offsets are committed by this loop, only up to settled records.
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -81,15 +64,30 @@ def consumer_settings(config: Config) -> dict[str, Any]:
         "partition.assignment.strategy": "cooperative-sticky",
         **config.kafka.consumer,
     }
+    if settings.get("group.protocol") == "consumer":
+        # KIP-848: the broker assigns partitions; the client setting is refused.
+        settings.pop("partition.assignment.strategy", None)
+    return settings
 
 
 class Service:
-    """Runs the pipeline until asked to stop (or, if told to, until caught up)."""
+    """Runs the pipeline until asked to stop (or, if told to, until caught up).
 
-    def __init__(self, config: Config, *, exit_when_idle: bool = False) -> None:
+    ``record_filter`` lets ``redrive`` pass over dead letters meant for other
+    destinations; such records settle at once.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        exit_when_idle: bool = False,
+        record_filter: RecordFilter | None = None,
+    ) -> None:
         self.config = config
         self.exit_when_idle = exit_when_idle
         self.stats = RunStats()
+        self._record_filter = record_filter
         self._settings = consumer_settings(config)
         self._completions: queue.SimpleQueue[Completion] = queue.SimpleQueue()
         self._deliverer = Deliverer(
@@ -100,13 +98,24 @@ class Service:
         self._batchers = [
             Batcher(d, config.delivery.batch_size, linger) for d in config.destinations
         ]
+        # Pieces handed to HTTP or to the dead-letter producer, per partition.
         self._in_flight: Counter[PartitionKey] = Counter()
         self._in_flight_events = 0
+        self._dead_letters: DeadLetterWriter | None = None
         self._paused = False
         self._stop_requested = False
         self._next_commit = 0.0
         self._next_idle_check = 0.0
-        self._consumer: Consumer | None = None
+
+    @property
+    def health(self) -> dict[str, DestinationHealth]:
+        """Per destination: delivering fine, retrying, or credentials refused."""
+        return dict(self._deliverer.health)
+
+    @property
+    def paused(self) -> bool:
+        """Whether fetching is paused because too many events are buffered."""
+        return self._paused
 
     def request_stop(self) -> None:
         """Ask the loop to finish: flush, wait for in-flight batches, commit, close."""
@@ -114,9 +123,8 @@ class Service:
 
     def run(self) -> RunStats:
         """Run until stopped; return what happened."""
-        settings = {**self._settings, "on_commit": self._on_commit}
-        consumer = Consumer(settings)
-        self._consumer = consumer
+        self._dead_letters = DeadLetterWriter(self.config)
+        consumer = Consumer({**self._settings, "on_commit": self._on_commit})
         consumer.subscribe(
             [self.config.kafka.topic],
             on_assign=self._on_assign,
@@ -139,7 +147,6 @@ class Service:
         finally:
             self._deliverer.stop()
             consumer.close()
-            self._consumer = None
         log.info("service stopped", records=self.stats.records)
         return self.stats
 
@@ -149,7 +156,7 @@ class Service:
         wall = time.time()
         for message in messages:
             self._handle(message, now, wall)
-        self._drain_completions()
+        self._serve_completions()
         for batcher in self._batchers:
             if batch := batcher.due(now):
                 self._submit(batch)
@@ -166,7 +173,6 @@ class Service:
             if error.code() != KafkaError._PARTITION_EOF:
                 log.warning("consumer error", error=error.str())
             return
-
         topic, partition, offset = (
             message.topic(),
             message.partition(),
@@ -174,31 +180,35 @@ class Service:
         )
         if topic is None or partition is None or offset is None:
             return  # only error events lack these, and those returned above
-        key = (topic, partition)
-        tracker = self._watermarks.get(key)
+        tracker = self._watermarks.get((topic, partition))
         if tracker is None:
             return  # arrived after its partition was revoked; the new owner reads it
         self.stats.records += 1
+        ref = PieceRef((topic, partition), tracker.epoch, offset, message)
 
+        if self._record_filter is not None and not self._record_filter(message):
+            tracker.track(offset, 0)
+            return
         try:
             event = codec.decode(message.value())
         except codec.DecodeError as exc:
             self.stats.undecodable += 1
-            log.warning(
-                "record undecodable",
-                topic=key[0],
-                partition=key[1],
-                offset=offset,
-                reason=str(exc),
-            )
-            tracker.track(offset, 0)
+            tracker.track(offset, 1)
+            self._dead_letter(ref, DeadLetter("decode", str(exc)))
             return
 
-        ref = PieceRef(key, tracker.epoch, offset)
         pieces = 0
+        letters = []
         for batcher in self._batchers:
-            outcome = map_event(event, batcher.destination, wall)
-            stats = self.stats.destinations[batcher.destination.name]
+            destination = batcher.destination
+            stats = self.stats.destinations[destination.name]
+            try:
+                outcome = map_event(event, destination, wall)
+            except Exception as exc:  # noqa: BLE001 - a mapping bug must not stop the flow
+                letters.append(
+                    DeadLetter("map", f"mapping failed: {exc!r}", destination.name)
+                )
+                continue
             if outcome.kind == "send" and outcome.event is not None:
                 pieces += 1
                 if batch := batcher.add(outcome.event, ref, now):
@@ -208,14 +218,17 @@ class Service:
                 stats.reasons[outcome.reason or "rejected"] += 1
                 log.warning(
                     "event rejected",
-                    destination=batcher.destination.name,
+                    destination=destination.name,
                     event_id=outcome.event_id,
                     reason=outcome.reason,
                 )
             else:
                 stats.skipped += 1
-        # The batchers hold references to this record until they settle it.
-        tracker.track(offset, pieces)
+        # Batches and dead-letter writes hold references to this record until
+        # each of its pieces settles.
+        tracker.track(offset, pieces + len(letters))
+        for letter in letters:
+            self._dead_letter(ref, letter)
 
     def _submit(self, batch: Batch) -> None:
         for ref in batch.refs:
@@ -223,7 +236,10 @@ class Service:
         self._in_flight_events += len(batch)
         self._deliverer.submit(batch)
 
-    def _drain_completions(self, wait: float = 0.0) -> None:
+    def _serve_completions(self, wait: float = 0.0) -> None:
+        """Settle finished batches and confirmed dead letters; wait if asked."""
+        assert self._dead_letters is not None
+        self._dead_letters.poll()
         while True:
             try:
                 completion = (
@@ -238,22 +254,67 @@ class Service:
 
     def _settle(self, completion: Completion) -> None:
         batch = completion.batch
-        stats = self.stats.destinations[batch.destination.name]
+        destination = batch.destination.name
+        stats = self.stats.destinations[destination]
         stats.sent += len(completion.accepted)
-        stats.failed += len(completion.failed)
-        for message in completion.failed.values():
-            stats.reasons[message] += 1
-        for index, message in completion.failed.items():
-            log.warning(
-                "event failed at Pinterest",
-                destination=batch.destination.name,
-                event_id=batch.events[index].get("event_id"),
-                reason=message,
-            )
         for ref in batch.refs:
             self._in_flight[ref.partition] -= 1
-            self._watermarks.settle(ref)
         self._in_flight_events -= len(batch)
+
+        for index in completion.accepted:
+            self._watermarks.settle(batch.refs[index])
+        for index, failure in completion.failed.items():
+            stats.reasons[failure.reason] += 1
+            event_id = batch.events[index].get("event_id")
+            log.warning(
+                "event not delivered; writing a dead letter",
+                destination=destination,
+                event_id=event_id,
+                reason=failure.reason,
+                pinterest_message=failure.pinterest_message,
+            )
+            letter = DeadLetter(
+                "deliver",
+                failure.reason,
+                destination,
+                failure.pinterest_message,
+                completion.attempts,
+                event_id,
+            )
+            self._dead_letter(batch.refs[index], letter)
+
+    def _dead_letter(self, ref: PieceRef, letter: DeadLetter) -> None:
+        assert self._dead_letters is not None
+        self._in_flight[ref.partition] += 1
+
+        def written(error: KafkaError | None) -> None:
+            self._in_flight[ref.partition] -= 1
+            if error is not None:
+                # Left unsettled: the record is not committed and is read again
+                # after a restart, so the dead letter is retried then.
+                log.error(
+                    "dead letter not written; its record stays uncommitted",
+                    topic=ref.partition[0],
+                    partition=ref.partition[1],
+                    offset=ref.offset,
+                    error=error.str(),
+                )
+                return
+            self.stats.dead_letters += 1
+            if letter.destination is not None:
+                self.stats.destinations[letter.destination].dead_lettered += 1
+            self._watermarks.settle(ref)
+
+        log.warning(
+            "dead letter",
+            stage=letter.stage,
+            reason=letter.reason,
+            destination=letter.destination,
+            topic=ref.partition[0],
+            partition=ref.partition[1],
+            offset=ref.offset,
+        )
+        self._dead_letters.write(ref.record, letter, written)
 
     def _buffered(self) -> int:
         return sum(len(b) for b in self._batchers) + self._in_flight_events
@@ -330,7 +391,7 @@ class Service:
         )
         deadline = time.monotonic() + budget / 1000
         while any(self._in_flight[k] > 0 for k in keys) and time.monotonic() < deadline:
-            self._drain_completions(wait=0.05)
+            self._serve_completions(wait=0.05)
         self._commit(consumer, asynchronous=False, only=keys)
         for key in keys:
             self._watermarks.release(key)
@@ -351,8 +412,8 @@ class Service:
             if batch := batcher.take():
                 self._submit(batch)
         deadline = time.monotonic() + self.config.pinterest.timeout_seconds
-        while self._in_flight_events > 0 and time.monotonic() < deadline:
-            self._drain_completions(wait=0.1)
+        while sum(self._in_flight.values()) > 0 and time.monotonic() < deadline:
+            self._serve_completions(wait=0.1)
         if self._in_flight_events:
             log.warning(
                 "stopping with batches still undelivered; their records stay "
@@ -369,15 +430,13 @@ class Service:
         keys = self._watermarks.owned()
         if not keys or self._buffered() or self._watermarks.unsettled:
             return False
-        for topic, partition in keys:
-            tracker = self._watermarks.get((topic, partition))
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=5
-            )
+        for key in keys:
+            tracker = self._watermarks.get(key)
+            low, high = consumer.get_watermark_offsets(TopicPartition(*key), timeout=5)
             if tracker is None or high == low:
                 continue
             if tracker.committed is None or tracker.committed < high:
-                if tracker.watermark() is not None and tracker.watermark() == high:
+                if tracker.watermark() == high:
                     self._commit(consumer, asynchronous=False)
                 return False
         return True

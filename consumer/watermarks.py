@@ -12,8 +12,9 @@ ignored.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import count
+from typing import Any
 
 PartitionKey = tuple[str, int]
 """(topic, partition)."""
@@ -26,6 +27,9 @@ class PieceRef:
     partition: PartitionKey
     epoch: int
     offset: int
+    # The Kafka message itself, kept so a failed piece can be dead-lettered
+    # with the record's original key and value bytes.
+    record: Any = field(default=None, compare=False, repr=False)
 
 
 class PartitionTracker:
