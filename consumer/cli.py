@@ -19,6 +19,7 @@ from consumer.demo import run_demo
 from consumer.local_kafka import LocalKafkaError, fetch_kafka, run_local_kafka
 from consumer.mapping import map_event
 from consumer.produce import produce, read_lines
+from consumer.redrive import redrive
 from consumer.replay import ReplayError, Target, execute, plan
 from consumer.sandbox import run_sandbox
 from consumer.service import Service
@@ -93,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
         help="carry the plan out (default: only show it)",
     )
     replay.set_defaults(command=_replay)
+
+    redrive = commands.add_parser("redrive", help="deliver dead letters again")
+    _config_option(redrive)
+    redrive.add_argument("--destination", required=True, help="whose dead letters")
+    redrive.add_argument(
+        "--reason", help="only dead letters whose reason or message contains this"
+    )
+    redrive.set_defaults(command=_redrive)
 
     sandbox = commands.add_parser("sandbox", help="run the local Pinterest stand-in")
     sandbox.add_argument("--port", type=int, default=8080)
@@ -232,6 +241,12 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"converge-pinterest: replay refused: {exc}", file=sys.stderr)
         return EXIT_PARTIAL
     print("offsets reset; the next 'run' of this group reads from there")
+    return EXIT_OK
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    stats = redrive(_load(args.config), args.destination, args.reason)
+    print(stats.summary(), file=sys.stderr)
     return EXIT_OK
 
 

@@ -38,19 +38,26 @@ class DeadLetter:
 def headers_of(
     letter: DeadLetter, record: Message
 ) -> list[tuple[str, str | bytes | None]]:
-    """Kafka headers describing a dead letter and the record it came from."""
+    """Kafka headers describing a dead letter and the record it came from.
+
+    A dead letter that fails again on redrive keeps its original topic,
+    partition, offset and timestamp, and its attempts add up.
+    """
     _, timestamp = record.timestamp()
+    origin = read_headers(record)
+    attempts = origin.get("attempts", "")
+    earlier = int(attempts) if attempts.isdigit() else 0
     fields = {
         "stage": letter.stage,
         "reason": letter.reason,
         "destination": letter.destination,
         "pinterest_message": letter.pinterest_message,
         "event_id": letter.event_id,
-        "attempts": str(letter.attempts),
-        "topic": record.topic(),
-        "partition": str(record.partition()),
-        "offset": str(record.offset()),
-        "timestamp": str(timestamp),
+        "attempts": str(earlier + letter.attempts),
+        "topic": origin.get("topic", record.topic()),
+        "partition": origin.get("partition", str(record.partition())),
+        "offset": origin.get("offset", str(record.offset())),
+        "timestamp": origin.get("timestamp", str(timestamp)),
     }
     return [(PREFIX + k, v.encode()) for k, v in fields.items() if v is not None]
 
