@@ -1,0 +1,182 @@
+"""Dead letters against the real broker: bad bytes, failed events, refused tokens."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from consumer import config
+from consumer.dead_letters import read_headers
+from consumer.generate import generate
+from consumer.kafka_admin import committed_offsets, end_offsets
+from consumer.produce import produce
+from consumer.redrive import redrive
+from consumer.sandbox import SandboxClient
+from consumer.service import Service
+
+from .conftest import MAIN
+
+
+def _dead_letters(settings: config.Config) -> list[Any]:
+    """Every record of the dead-letter topic."""
+    kafka = settings.kafka
+    ends = end_offsets(kafka.bootstrap_servers, kafka.dead_letter_topic)
+    reader = Consumer(
+        {"bootstrap.servers": kafka.bootstrap_servers, "group.id": "test-dlq-reader"}
+    )
+    reader.assign([TopicPartition(kafka.dead_letter_topic, p, 0) for p in ends])
+    records = []
+    while len(records) < sum(ends.values()):
+        message = reader.poll(5)
+        assert message is not None and message.error() is None
+        records.append(message)
+    reader.close()
+    return records
+
+
+def _all_committed(settings: config.Config) -> bool:
+    kafka = settings.kafka
+    ends = end_offsets(kafka.bootstrap_servers, kafka.topic)
+    committed = committed_offsets(kafka.bootstrap_servers, kafka.group_id, kafka.topic)
+    return all(committed[p] == end for p, end in ends.items() if end)
+
+
+def _write_events(settings: config.Config, events: list[dict[str, Any]]) -> None:
+    assert settings.path is not None
+    path = settings.path.with_name("events.jsonl")
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    report = produce(settings, [str(path)])
+    assert report.produced == len(events) and not report.invalid
+
+
+def test_undecodable_values_become_dead_letters_and_the_rest_is_delivered(
+    load_config: Callable[..., config.Config], sandbox_client: SandboxClient
+) -> None:
+    """Garbage, truncated Avro and Confluent-framed values are dead-lettered."""
+    settings = load_config()
+    _write_events(settings, list(generate(30, seed=3)))
+    good = _first_value(settings)
+    bad_values = {
+        b"garbage": b"\xff\xfe not avro at all",
+        b"truncated": good[: len(good) // 2],
+        b"framed": b"\x00\x00\x00\x00\x07" + good,
+    }
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    for key, value in bad_values.items():
+        producer.produce(settings.kafka.topic, key=key, value=value)
+    producer.flush(10)
+    _write_events(settings, list(generate(30, seed=4)))
+
+    stats = Service(settings, exit_when_idle=True).run()
+
+    assert stats.undecodable == 3
+    letters = {m.key(): m for m in _dead_letters(settings)}
+    assert set(letters) == set(bad_values)
+    for key, value in bad_values.items():
+        headers = read_headers(letters[key])
+        assert letters[key].value() == value
+        assert headers["stage"] == "decode"
+        assert headers["topic"] == settings.kafka.topic
+        assert {"reason", "partition", "offset", "timestamp", "attempts"} <= set(
+            headers
+        )
+    assert "Confluent wire format" in read_headers(letters[b"framed"])["reason"]
+    assert stats.destinations["main"].sent > 0
+    assert _all_committed(settings)
+
+
+def _first_value(settings: config.Config) -> bytes:
+    """The value bytes of the first record in the topic (a valid event)."""
+    kafka = settings.kafka
+    reader = Consumer({"bootstrap.servers": kafka.bootstrap_servers, "group.id": "x"})
+    ends = end_offsets(kafka.bootstrap_servers, kafka.topic)
+    partition = next(p for p, end in ends.items() if end)
+    reader.assign([TopicPartition(kafka.topic, partition, 0)])
+    message = reader.poll(10)
+    reader.close()
+    assert message is not None and message.value()
+    return bytes(message.value())
+
+
+def test_one_failed_event_in_a_thousand_is_the_only_dead_letter(
+    load_config: Callable[..., config.Config], sandbox_client: SandboxClient
+) -> None:
+    """999 events are accepted and the one Pinterest fails is dead-lettered."""
+    settings = load_config([MAIN], linger_ms=3000)
+    events = _products(1000)
+    unlucky = events[500]["event_id"]
+    sandbox_client.add_fault(
+        ad_account_id=MAIN["ad_account_id"], fail_event_ids=[unlucky]
+    )
+    _write_events(settings, events)
+
+    stats = Service(settings, exit_when_idle=True).run()
+
+    received = sandbox_client.events(MAIN["ad_account_id"])
+    assert len(received) == 999
+    assert unlucky not in {e["event_id"] for e in received}
+    [letter] = _dead_letters(settings)
+    headers = read_headers(letter)
+    assert headers["event_id"] == unlucky
+    assert headers["destination"] == "main"
+    assert headers["stage"] == "deliver"
+    assert headers["pinterest_message"] == "sandbox: event failed on request"
+    assert stats.destinations["main"].sent == 999
+    assert stats.destinations["main"].dead_lettered == 1
+    assert _all_committed(settings)
+
+
+def _products(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "event_name": "Viewed Product",
+            "event_id": f"vp-{n}",
+            "source_id": "web-shop",
+            "properties": {
+                "product_id": f"P-{n}",
+                "name": "Thing",
+                "price": 10,
+                "currency": "USD",
+                "$ip": "203.0.113.7",
+            },
+            "profile_properties": {"$user_agent": "Mozilla/5.0"},
+            "aliases": [f"urn:cookie:c-{n % 50}"],
+        }
+        for n in range(count)
+    ]
+
+
+def test_refused_token_past_its_retry_time_is_dead_lettered_then_redriven(
+    write_config: Callable[..., Path], sandbox_client: SandboxClient
+) -> None:
+    """Refused past retry_for: dead letters; after the token is fixed, redrive."""
+    path = write_config()
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("[delivery]", "[delivery]\nretry_for = 2"), "utf-8")
+    settings = config.load(path)
+    _write_events(settings, _products(40))
+    sandbox_client.add_fault(refuse_token=MAIN["access_token"])
+
+    stats = Service(settings, exit_when_idle=True).run()
+
+    assert stats.destinations["main"].dead_lettered == 40
+    assert sandbox_client.events(MAIN["ad_account_id"]) == []
+    letters = _dead_letters(settings)
+    assert {read_headers(m)["destination"] for m in letters} == {"main"}
+    assert all(int(read_headers(m)["attempts"]) >= 2 for m in letters)
+    assert _all_committed(settings)
+
+    sandbox_client.clear_faults()
+    again = redrive(settings, "main")
+
+    assert again.destinations["main"].sent == 40
+    received = sandbox_client.events(MAIN["ad_account_id"])
+    assert sorted(e["event_id"] for e in received) == sorted(
+        f"vp-{n}" for n in range(40)
+    )
+    # A second redrive finds nothing new to send.
+    assert redrive(settings, "main").destinations["main"].sent == 0
