@@ -111,6 +111,16 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class ServiceSettings:
+    """Operational endpoints of the running service."""
+
+    # 0 turns the health endpoint off; loopback by default so nothing is
+    # exposed unless asked for.
+    health_port: int = 0
+    health_host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one service instance."""
 
@@ -118,6 +128,7 @@ class Config:
     pinterest: PinterestSettings
     delivery: DeliverySettings
     destinations: tuple[Destination, ...]
+    service: ServiceSettings = field(default_factory=ServiceSettings)
     path: Path | None = None
 
 
@@ -138,7 +149,7 @@ def load(path: str | Path, environ: dict[str, str] | None = None) -> Config:
 
 def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
     """Check an already-read configuration mapping."""
-    no_unknown("", raw, {"kafka", "pinterest", "delivery", "destinations"})
+    no_unknown("", raw, {"kafka", "pinterest", "delivery", "destinations", "service"})
     destinations = raw.get("destinations", [])
     if not isinstance(destinations, list) or not destinations:
         raise ConfigError(
@@ -159,7 +170,19 @@ def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
         pinterest=_pinterest(table("pinterest", raw.get("pinterest", {}))),
         delivery=delivery,
         destinations=parsed,
+        service=_service(table("service", raw.get("service", {}))),
         path=path,
+    )
+
+
+def _service(raw: dict[str, Any]) -> ServiceSettings:
+    no_unknown("service", raw, {"health_port", "health_host"})
+    port = number("service.health_port", raw, 0, 0, 65535)
+    if not float(port).is_integer():
+        raise ConfigError(f"service.health_port: {port} must be a whole number")
+    return ServiceSettings(
+        health_port=int(port),
+        health_host=text("service.health_host", raw, default="127.0.0.1"),
     )
 
 

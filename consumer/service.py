@@ -30,6 +30,7 @@ from consumer.batching import Batch, Batcher
 from consumer.config import Config
 from consumer.dead_letters import DeadLetter, DeadLetterWriter
 from consumer.delivery import Completion, Deliverer, DestinationHealth
+from consumer.health import HealthServer
 from consumer.mapping import map_event
 from consumer.run_stats import RunStats
 from consumer.watermarks import PartitionKey, PieceRef, Watermarks
@@ -47,6 +48,9 @@ _REVOKE_BUDGET_SHARE = 0.2
 _DEFAULT_MAX_POLL_INTERVAL_MS = 300_000
 # How often the idle check asks the broker for end offsets.
 _IDLE_CHECK_INTERVAL_S = 0.5
+
+# How often the health snapshot is refreshed; probes come every few seconds.
+_SNAPSHOT_INTERVAL_S = 1.0
 
 RecordFilter = Callable[[Message], bool]
 
@@ -106,6 +110,8 @@ class Service:
         self._stop_requested = False
         self._next_commit = 0.0
         self._next_idle_check = 0.0
+        self._next_snapshot = 0.0
+        self._last_snapshot: dict[str, Any] = {"status": "starting"}
 
     @property
     def health(self) -> dict[str, DestinationHealth]:
@@ -116,6 +122,22 @@ class Service:
     def paused(self) -> bool:
         """Whether fetching is paused because too many events are buffered."""
         return self._paused
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the health endpoint reports."""
+        destinations = {
+            d.name: vars(self._deliverer.health.get(d.name, DestinationHealth()))
+            for d in self.config.destinations
+        }
+        degraded = any(h["state"] != "ok" for h in destinations.values())
+        return {
+            "status": "degraded" if degraded else "ok",
+            "destinations": destinations,
+            "paused": self._paused,
+            "buffered_events": self._buffered(),
+            "unsettled_records": self._watermarks.unsettled,
+            "partitions": [f"{t}[{p}]" for t, p in self._watermarks.owned()],
+        }
 
     def request_stop(self) -> None:
         """Ask the loop to finish: flush, wait for in-flight batches, commit, close."""
@@ -132,6 +154,14 @@ class Service:
             on_lost=self._on_lost,
         )
         self._deliverer.start()
+        health = None
+        if self.config.service.health_port:
+            service = self.config.service
+            # The endpoint serves the copy the poll loop refreshes, so its
+            # thread never reads state while the loop changes it.
+            health = HealthServer(
+                service.health_host, service.health_port, lambda: self._last_snapshot
+            ).start()
         log.info(
             "service started",
             topic=self.config.kafka.topic,
@@ -147,6 +177,8 @@ class Service:
         finally:
             self._deliverer.stop()
             consumer.close()
+            if health is not None:
+                health.stop()
         log.info("service stopped", records=self.stats.records)
         return self.stats
 
@@ -164,6 +196,9 @@ class Service:
         if now >= self._next_commit:
             self._commit(consumer, asynchronous=True)
             self._next_commit = now + self.config.delivery.commit_interval_ms / 1000
+        if now >= self._next_snapshot:
+            self._last_snapshot = self.snapshot()
+            self._next_snapshot = now + _SNAPSHOT_INTERVAL_S
 
     def _handle(self, message: Message, now: float, wall: float) -> None:
         error = message.error()

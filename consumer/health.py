@@ -1,0 +1,62 @@
+"""A small HTTP health endpoint: ``GET /health`` answers the service's state as JSON.
+
+The answer is always 200 while the process runs, so an orchestrator does not
+restart a service that is only waiting for Pinterest; the body says what is
+wrong: each destination's state (ok, retrying, credentials_refused), whether
+fetching is paused, and how much is buffered or unsettled.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Snapshot = Callable[[], dict[str, Any]]
+
+
+class HealthServer:
+    """Serves the snapshot on a background thread until stopped."""
+
+    def __init__(self, host: str, port: int, snapshot: Snapshot) -> None:
+        handler = _handler(snapshot)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="health", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when 0 asked for a free one)."""
+        return int(self._server.server_address[1])
+
+    def start(self) -> HealthServer:
+        """Start answering."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop answering and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(snapshot: Snapshot) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] not in ("/health", "/healthz"):
+                self.send_error(404, "try /health")
+                return
+            body = json.dumps(snapshot()).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # probes every few seconds would flood the log
+
+    return Handler
