@@ -40,6 +40,8 @@ class Batcher:
         self.batch_size = batch_size
         self.linger = linger
         self._open = Batch(destination)
+        # When each open event arrived, so linger restarts right after a drop.
+        self._added: list[float] = []
 
     def add(self, event: dict[str, Any], ref: PieceRef, now: float) -> Batch | None:
         """Add an event; return the batch when this made it full."""
@@ -47,6 +49,7 @@ class Batcher:
             self._open.started = now
         self._open.events.append(event)
         self._open.refs.append(ref)
+        self._added.append(now)
         if len(self._open) >= self.batch_size:
             return self.take()
         return None
@@ -62,18 +65,25 @@ class Batcher:
         if not self._open.events:
             return None
         batch, self._open = self._open, Batch(self.destination)
+        self._added = []
         return batch
 
     def drop(self, partitions: set[PartitionKey]) -> int:
         """Forget unsent events of revoked partitions; return how many went."""
+        open_ = self._open
         keep = [
-            (event, ref)
-            for event, ref in zip(self._open.events, self._open.refs, strict=True)
+            (event, ref, added)
+            for event, ref, added in zip(
+                open_.events, open_.refs, self._added, strict=True
+            )
             if ref.partition not in partitions
         ]
-        dropped = len(self._open) - len(keep)
-        self._open.events = [event for event, _ in keep]
-        self._open.refs = [ref for _, ref in keep]
+        dropped = len(open_) - len(keep)
+        open_.events = [event for event, _, _ in keep]
+        open_.refs = [ref for _, ref, _ in keep]
+        self._added = [added for _, _, added in keep]
+        if self._added:
+            open_.started = self._added[0]
         return dropped
 
     def __len__(self) -> int:

@@ -139,6 +139,10 @@ def load(path: str | Path, environ: dict[str, str] | None = None) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{path} is not UTF-8 text; save it as UTF-8, as TOML requires"
+        ) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -240,6 +244,12 @@ def _delivery(raw: dict[str, Any]) -> DeliverySettings:
     for key in limits:
         if key in raw and not isinstance(raw[key], int):
             raise ConfigError(f"delivery.{key}: {raw[key]!r} must be a whole number")
+    if values["retry_initial_ms"] > values["retry_max_ms"]:
+        raise ConfigError(
+            f"delivery.retry_initial_ms: {values['retry_initial_ms']} is above "
+            f"delivery.retry_max_ms ({values['retry_max_ms']}); the first wait "
+            "cannot be longer than the longest"
+        )
     values["retry_for_seconds"] = duration(
         "delivery.retry_for", raw, defaults.retry_for_seconds
     )
@@ -322,7 +332,9 @@ def _events(where: str, raw: Any) -> dict[str, str | None]:
         if pinterest_name is False:
             events[converge_name] = None  # turns a default row off
             continue
-        if pinterest_name not in PINTEREST_EVENT_NAMES:
+        if not isinstance(pinterest_name, str) or (
+            pinterest_name not in PINTEREST_EVENT_NAMES
+        ):
             raise ConfigError(
                 f"{where}.{converge_name!r}: {pinterest_name!r} is not a Pinterest "
                 f"event name; use one of {', '.join(sorted(PINTEREST_EVENT_NAMES))}, "

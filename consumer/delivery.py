@@ -9,9 +9,14 @@ comes back exactly once as a Completion on a queue. Outcomes:
   are alone, and only they fail;
 - retryable: network errors, timeouts and every other status (408, 429, 5xx,
   and 401/403 because a fixed token restores the flow) are retried with
-  exponential backoff and jitter, honouring ``Retry-After``, until accepted or
-  the service stops. A batch that is not accepted is never settled, so its
-  records stay uncommitted and are read again after a restart.
+  exponential backoff and jitter, honouring ``Retry-After`` up to the backoff
+  ceiling (``retry_max_ms``), for at most the destination's ``retry_for``;
+  then every event of the batch fails with the last answer as its reason, and
+  the service turns them into dead letters. While a batch retries, its records
+  stay unsettled, so nothing after them is committed.
+
+Only a cancelled batch (the service stopping) returns no Completion; its
+records stay uncommitted and are read again after a restart.
 """
 
 from __future__ import annotations
@@ -145,7 +150,17 @@ class Deliverer:
         completion = Completion(batch)
         started = time.monotonic()
         async with limit:
-            await self._post_all(destination, batch.events, 0, completion)
+            try:
+                await self._post_all(destination, batch.events, 0, completion)
+            except (ValueError, TypeError, RecursionError) as exc:
+                # A body that cannot be built would never be accepted: fail the
+                # events that were not answered yet instead of losing the batch.
+                failure = Failure(f"request body could not be built: {exc}")
+                for index in range(len(batch)):
+                    if index not in completion.failed:
+                        completion.failed[index] = failure
+                done = set(completion.failed)
+                completion.accepted = [i for i in completion.accepted if i not in done]
         log.info(
             "batch delivered",
             destination=destination.name,
@@ -274,7 +289,9 @@ class Deliverer:
         ceiling = self._delivery.retry_max_ms / 1000
         # Equal jitter: at least half the exponential step, so retries from many
         # batches spread out without ever retrying immediately.
-        step: float = min(ceiling, initial * 2.0 ** (attempt - 1))
+        # The exponent stops growing once the ceiling is reached, so a long
+        # outage retried "forever" never overflows.
+        step: float = min(ceiling, initial * 2.0 ** min(attempt - 1, 40))
         delay = step / 2 + random.uniform(0, step / 2)
         if retry_after is not None:
             delay = max(delay, min(retry_after, ceiling))

@@ -188,8 +188,10 @@ def _items(path: str, value: Any) -> list[dict[str, Any]]:
     items = []
     for index, raw in enumerate(value):
         item_path = f"{path}.{index}"
+        if not isinstance(raw, dict):
+            raise EnvelopeError(f"{item_path} must be an object, got {_kind(raw)}")
         item: dict[str, Any] = {"custom": {}}
-        for key, field_value in _object(item_path, raw).items():
+        for key, field_value in raw.items():
             if key in ITEM_FIELDS:
                 item[key] = _coerce(f"{item_path}.{key}", field_value, ITEM_FIELDS[key])
             else:
@@ -239,14 +241,17 @@ def _timestamp_ms(value: Any, now_ms: int | None) -> int:
             raise EnvelopeError(f"timestamp {value!r} is not a valid epoch time")
         if value >= _MILLISECONDS_THRESHOLD:
             return int(value)
-        return int(value * 1000)
+        # round, not truncate: 1075494541.587 * 1000 is 1075494541586.9999.
+        return round(value * 1000)
     if isinstance(value, str):
         text = value.strip()
+        if _is_number(text) and "_" not in text:
+            # Numeric text is epoch time; fromisoformat would read "20261201"
+            # as a date without a zone.
+            return _timestamp_ms(float(text), now_ms)
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
-            if _is_number(text):
-                return _timestamp_ms(float(text), now_ms)
             raise EnvelopeError(
                 f"timestamp {value!r} is not ISO 8601 (like 2026-12-01T10:00:00Z) "
                 "nor epoch seconds"
@@ -286,7 +291,7 @@ def _as_string(path: str, value: Any) -> str:
 def _as_double(path: str, value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
-    elif isinstance(value, str) and _is_number(value.strip()):
+    elif isinstance(value, str) and "_" not in value and _is_number(value.strip()):
         number = float(value.strip())
     else:
         raise EnvelopeError(f"{path} must be a number, got {_show(value)}")
@@ -296,6 +301,11 @@ def _as_double(path: str, value: Any) -> float:
 
 
 def _as_long(path: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # Kept exact: a double would round whole numbers above 2**53.
+        if abs(value) >= 2**63:
+            raise EnvelopeError(f"{path} is too large, got {_show(value)}")
+        return value
     number = _as_double(path, value)
     if not number.is_integer():
         raise EnvelopeError(f"{path} must be a whole number, got {_show(value)}")

@@ -32,20 +32,34 @@ def register_secrets(values: Iterable[str]) -> None:
 
 def redact(text: str) -> str:
     """Mask registered secrets and email addresses in a piece of text."""
-    for secret in _secrets:
+    # Longest first, so a secret that starts another one cannot leave its tail.
+    for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, "[redacted]")
     return _EMAIL.sub("[email]", text)
+
+
+def _clean(key: str, value: Any) -> Any:
+    """A log value with credentials and personal data masked, however nested."""
+    if _SECRET_KEYS.search(key) and key != "credentials_refused":
+        return "[redacted]"
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _clean(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(key, v) for v in value]
+    # Anything else (an exception, say) is rendered as its text, then masked.
+    return redact(str(value))
 
 
 def _scrub(
     _logger: Any, _method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
-        if _SECRET_KEYS.search(key) and key != "credentials_refused":
-            event[key] = "[redacted]"
-        elif isinstance(value, str):
-            event[key] = redact(value)
+        event[key] = _clean(key, value)
     return event
 
 
@@ -82,7 +96,8 @@ def configure(
     )
     root = logging.getLogger()
     root.handlers = [handler]
-    root.setLevel(logging.WARNING)
+    # Libraries speak up only from warnings on, unless debugging was asked for.
+    root.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(

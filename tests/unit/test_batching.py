@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -125,11 +124,6 @@ def test_drop_of_everything_restarts_linger_with_next_event() -> None:
     assert batcher.due(now=100.5) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="drop() keeps the dropped oldest event's start time, so linger counts "
-    "from an event that is no longer in the batch",
-)
 def test_linger_counts_from_oldest_remaining_event_after_drop() -> None:
     """After the oldest event is dropped, the batch lingers from the oldest kept one."""
     batcher = Batcher(DESTINATION, batch_size=10, linger=1.0)
