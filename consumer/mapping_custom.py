@@ -33,8 +33,9 @@ def custom_data(
     ``value`` is what the conversion is worth to the shop:
 
     - events with ``total_price`` (Placed Order, Started Checkout, Added Payment
-      Info, Viewed Cart, subscriptions) carry that total, the figure Converge
-      reports for the order and the one a browser tag sends for the same event;
+      Info, Viewed Cart, subscriptions) carry it less ``total_tax`` and
+      ``total_shipping``: Converge's total includes both, and Pinterest asks
+      for the value before tax and shipping;
     - single-product events (Viewed Product, Added To Cart) carry price times
       quantity, quantity 1 when absent, which is what was viewed or added;
     - Viewed Collection and events without prices carry none, because a list of
@@ -105,7 +106,12 @@ def _value(event: ConvergeEvent) -> str | None:
     if event["event_name"] in NO_VALUE_EVENTS:
         return None
     if props.get("total_price") is not None:
-        return money(props["total_price"])
+        extras = [props.get("total_tax"), props.get("total_shipping")]
+        net = Decimal(repr(props["total_price"])) - sum(
+            (Decimal(repr(x)) for x in extras if x is not None and math.isfinite(x)),
+            Decimal(0),
+        )
+        return money(max(net, Decimal(0)))
     price = props.get("price")
     if price is None or not math.isfinite(price):
         return None

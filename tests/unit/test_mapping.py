@@ -120,7 +120,7 @@ def test_added_to_cart_golden() -> None:
 
 
 def test_placed_order_golden() -> None:
-    """Placed Order becomes checkout with the total, order id and every item."""
+    """Placed Order becomes checkout with the net total, order id and every item."""
     props = {
         "id": 1001, "total_price": "41.00", "total_tax": 3, "total_shipping": 5,
         "currency": "usd", "items": ORDER_ITEMS, "coupon": "SUMMER",
@@ -147,7 +147,7 @@ def test_placed_order_golden() -> None:
         "client_user_agent": UA,
     }  # fmt: skip
     assert event["custom_data"] == {
-        "currency": "USD", "value": "41", "content_ids": ["P-1", "P-2"],
+        "currency": "USD", "value": "33", "content_ids": ["P-1", "P-2"],
         "contents": [
             {"id": "P-1", "item_price": "12.5", "quantity": 2, "item_name": "Mug",
              "item_brand": "Clay Co"},
