@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
@@ -163,3 +164,24 @@ def test_refused_destination_holds_commits_until_it_accepts_again(
     )
     assert all(committed[p] == end for p, end in ends.items() if end)
     assert Counter(service.stats.destinations["main"].reasons) == Counter()
+
+
+def test_kip848_consumer_protocol_delivers_everything_too(
+    write_config: Callable[..., Path], sandbox_client: SandboxClient
+) -> None:
+    """With group.protocol = consumer (KIP-848) the same run delivers and commits."""
+    path = write_config()
+    path.write_text(
+        path.read_text("utf-8") + '\n[kafka.consumer]\n"group.protocol" = "consumer"\n',
+        "utf-8",
+    )
+    settings = config.load(path)
+    events = _produce_generated(settings, EVENTS)
+
+    Service(settings, exit_when_idle=True).run()
+
+    assert _received(sandbox_client, settings) == _expected(settings, events)
+    kafka = settings.kafka
+    ends = end_offsets(kafka.bootstrap_servers, kafka.topic)
+    committed = committed_offsets(kafka.bootstrap_servers, kafka.group_id, kafka.topic)
+    assert all(committed[p] == end for p, end in ends.items() if end)
