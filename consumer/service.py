@@ -409,7 +409,12 @@ class Service:
         self.stats.committed.update(done)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        committed = consumer.committed(partitions, timeout=10)
+        try:
+            committed = consumer.committed(partitions, timeout=10)
+        except KafkaException as exc:
+            # Unknown is safe: the watermark starts at the first record read.
+            log.warning("committed offsets not readable", error=str(exc))
+            committed = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
         for tp in committed:
             offset = tp.offset if tp.offset >= 0 else None
             self._watermarks.assign((tp.topic, tp.partition), offset)
