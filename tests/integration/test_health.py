@@ -35,7 +35,7 @@ def test_health_reports_refused_credentials_then_recovery(
     settings = config.load(path)
     assert cli("produce", "--config", str(path), "--generate", "40").returncode == 0
     sandbox_client.add_fault(refuse_token=MAIN["access_token"])
-    service = Service(settings, exit_when_idle=True)
+    service = Service(settings)
     runner = threading.Thread(target=service.run)
     runner.start()
     url = f"http://127.0.0.1:{port}/health"
@@ -64,6 +64,7 @@ def test_health_reports_refused_credentials_then_recovery(
             time.sleep(0.2)
     finally:
         sandbox_client.clear_faults()
+        service.request_stop()
         runner.join(60)
     assert not runner.is_alive()
     assert service.stats.destinations["main"].sent > 0
