@@ -2,71 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from consumer import codec, envelope
-from consumer.config import Destination
 from consumer.mapping import DERIVED_ID_PREFIX, map_event
-from consumer.sandbox import contract
-
-NOW = 1_780_000_000  # fixed "now" in epoch seconds, so the tests are deterministic
-UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5)"
-DEST = Destination(
-    name="shop", ad_account_id="549755885175", tag_id="2612345678901",
-    access_token="pina_test",
-)  # fmt: skip
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _event(name: str, **fields: Any) -> dict[str, Any]:
-    raw: dict[str, Any] = {
-        "event_name": name,
-        "event_id": f"evt-{name.lower().replace(' ', '-')}",
-        "timestamp": NOW - 120,
-        "source_id": "shop-1",
-        "properties": {"$ip": "203.0.113.7", "$url": "https://shop.example/p"},
-        "profile_properties": {"$email": "Jane.Doe@Example.com", "$user_agent": UA},
-        "aliases": ["urn:cookie:c-1"],
-    }
-    for key, value in fields.items():
-        if key in ("properties", "profile_properties"):
-            raw[key] = {**raw[key], **value}
-        else:
-            raw[key] = value
-    return codec.decode(codec.encode(envelope.from_envelope(raw)))
-
-
-def _send(event: dict[str, Any], destination: Destination = DEST) -> dict[str, Any]:
-    outcome = map_event(event, destination, NOW)
-    assert outcome.kind == "send", outcome.reason
-    assert outcome.event is not None
-    assert contract.validation_error({"data": [outcome.event]}) is None
-    return outcome.event
-
-
-USER = {
-    "em": [_sha("jane.doe@example.com")],
-    "client_ip_address": "203.0.113.7",
-    "client_user_agent": UA,
-}
-PRODUCT = {
-    "product_id": "P-100", "variant_id": "V-100-S", "sku": "SKU-100-S",
-    "name": "Linen Shirt", "variant_name": "S", "price": 49.5, "currency": "EUR",
-    "vendor": "Acme", "url": "https://shop.example/p", "image_url": "https://i/1",
-}  # fmt: skip
-ORDER_ITEMS = [
-    {"product_id": "P-1", "variant_id": "V-1", "sku": "SKU-1", "name": "Mug",
-     "price": 12.5, "currency": "USD", "quantity": 2, "vendor": "Clay Co"},
-    {"product_id": "P-2", "sku": "SKU-2", "name": "Tea", "price": 8,
-     "currency": "USD", "quantity": 1, "warehouse": "north"},
-]  # fmt: skip
+from tests.unit.mapping_support import (
+    DEST,
+    NOW,
+    ORDER_ITEMS,
+    PRODUCT,
+    UA,
+    USER,
+    make_event,
+    send,
+    sha,
+)
 
 
 def _base(name: str, event_id: str) -> dict[str, Any]:
@@ -79,7 +31,7 @@ def _base(name: str, event_id: str) -> dict[str, Any]:
 
 def test_viewed_product_golden() -> None:
     """Viewed Product becomes page_visit worth its price, with one content."""
-    event = _send(_event("Viewed Product", properties=PRODUCT))
+    event = send(make_event("Viewed Product", properties=PRODUCT))
     assert event == {
         **_base("page_visit", "evt-viewed-product"),
         "custom_data": {
@@ -95,7 +47,7 @@ def test_viewed_collection_golden() -> None:
     """Viewed Collection becomes view_category named by the collection, no value."""
     items = [{"product_id": "P-1", "name": "Mug", "price": 12.5, "currency": "USD"}]
     props = {"id": "C-9", "name": "Summer", "items": items}
-    event = _send(_event("Viewed Collection", properties=props))
+    event = send(make_event("Viewed Collection", properties=props))
     assert event == {
         **_base("view_category", "evt-viewed-collection"),
         "custom_data": {
@@ -109,7 +61,7 @@ def test_viewed_collection_golden() -> None:
 def test_added_to_cart_golden() -> None:
     """Added To Cart is worth unit price times quantity and counts its units."""
     props = {**PRODUCT, "price": 0.1, "quantity": 3}
-    event = _send(_event("Added To Cart", properties=props))
+    event = send(make_event("Added To Cart", properties=props))
     assert event["event_name"] == "add_to_cart"
     assert event["custom_data"] == {
         "currency": "EUR", "value": "0.3", "content_ids": ["P-100"],
@@ -129,8 +81,8 @@ def test_placed_order_golden() -> None:
         "$state": "California", "$zip_code": "94025-1234", "$country_code": "US",
         "$is_new_customer": True,
     }  # fmt: skip
-    event = _send(
-        _event(
+    event = send(
+        make_event(
             "Placed Order",
             event_id="order-1001",
             properties=props,
@@ -140,10 +92,10 @@ def test_placed_order_golden() -> None:
     assert event["event_name"] == "checkout"
     assert event["event_id"] == "order-1001"
     assert event["user_data"] == {
-        "em": [_sha("buyer@example.com")], "ph": [_sha("19171234567")],
-        "fn": [_sha("jane")], "ln": [_sha("doe")], "ct": [_sha("menlopark")],
-        "st": [_sha("ca")], "zp": [_sha("94025")], "country": [_sha("us")],
-        "external_id": [_sha("C-77")], "client_ip_address": "203.0.113.7",
+        "em": [sha("buyer@example.com")], "ph": [sha("19171234567")],
+        "fn": [sha("jane")], "ln": [sha("doe")], "ct": [sha("menlopark")],
+        "st": [sha("ca")], "zp": [sha("94025")], "country": [sha("us")],
+        "external_id": [sha("C-77")], "client_ip_address": "203.0.113.7",
         "client_user_agent": UA,
     }  # fmt: skip
     assert event["custom_data"] == {
@@ -159,17 +111,17 @@ def test_placed_order_golden() -> None:
 
 def test_custom_event_sent_as_custom_when_destination_allows() -> None:
     """A non-spec event goes out as Pinterest's custom event only when enabled."""
-    event = _event("Booked Fitting", properties={"formId": "f-1"})
+    event = make_event("Booked Fitting", properties={"formId": "f-1"})
     assert map_event(event, DEST, NOW).kind == "skipped"
-    sent = _send(event, replace(DEST, custom_events=True))
+    sent = send(event, replace(DEST, custom_events=True))
     assert sent == _base("custom", "evt-booked-fitting")
 
 
 def test_searched_via_events_table_carries_search_string() -> None:
     """A Searched row in the events table sends search with the query text."""
     destination = replace(DEST, events={"Searched": "search"})
-    event = _send(
-        _event("Searched", properties={"query": " linen shirt "}), destination
+    event = send(
+        make_event("Searched", properties={"query": " linen shirt "}), destination
     )
     assert event["event_name"] == "search"
     assert event["custom_data"] == {"search_string": "linen shirt"}
@@ -179,7 +131,7 @@ def test_started_checkout_via_events_table_has_value_and_no_order_id() -> None:
     """Started Checkout sends initiate_checkout with the cart total, no order id."""
     destination = replace(DEST, events={"Started Checkout": "initiate_checkout"})
     props = {"id": "cart-1", "total_price": 33, "currency": "USD", "items": ORDER_ITEMS}
-    event = _send(_event("Started Checkout", properties=props), destination)
+    event = send(make_event("Started Checkout", properties=props), destination)
     assert event["event_name"] == "initiate_checkout"
     assert event["custom_data"]["value"] == "33"
     assert event["custom_data"]["num_items"] == 3
@@ -189,7 +141,9 @@ def test_started_checkout_via_events_table_has_value_and_no_order_id() -> None:
 def test_events_table_can_turn_a_default_row_off() -> None:
     """A default row switched off in the events table skips the event."""
     destination = replace(DEST, events={"Viewed Product": None})
-    outcome = map_event(_event("Viewed Product", properties=PRODUCT), destination, NOW)
+    outcome = map_event(
+        make_event("Viewed Product", properties=PRODUCT), destination, NOW
+    )
     assert outcome.kind == "skipped"
     assert outcome.reason and "Viewed Product" in outcome.reason
 
@@ -204,7 +158,7 @@ def test_events_table_can_turn_a_default_row_off() -> None:
 )
 def test_routing_by_source(sources: frozenset[str] | None, kind: str) -> None:
     """A destination receives only the sources it lists (all when none are listed)."""
-    event = _event("Viewed Product", properties=PRODUCT)
+    event = make_event("Viewed Product", properties=PRODUCT)
     assert map_event(event, replace(DEST, sources=sources), NOW).kind == kind
 
 
@@ -217,8 +171,8 @@ def test_content_id_modes_fall_back_to_product_id(
     mode: str, expected: list[str]
 ) -> None:
     """The content id mode picks the id, falling back to product_id when missing."""
-    event = _event("Placed Order", properties={"id": "1", "items": ORDER_ITEMS})
-    custom = _send(event, replace(DEST, content_id=mode))["custom_data"]
+    event = make_event("Placed Order", properties={"id": "1", "items": ORDER_ITEMS})
+    custom = send(event, replace(DEST, content_id=mode))["custom_data"]
     assert custom["content_ids"] == expected
     assert [c["id"] for c in custom["contents"]] == expected
 
@@ -233,7 +187,7 @@ def test_content_id_modes_fall_back_to_product_id(
 )  # fmt: skip
 def test_consent_modes(mode: str, marketing: str | None, kind: str) -> None:
     """on holds denied events, strict sends only granted ones, off sends all."""
-    event = _event(
+    event = make_event(
         "Viewed Product", properties=PRODUCT, consent={"marketing": marketing}
     )
     outcome = map_event(event, replace(DEST, consent_mode=mode), NOW)
@@ -244,7 +198,7 @@ def test_consent_modes(mode: str, marketing: str | None, kind: str) -> None:
 def test_strict_consent_skips_event_without_consent_record() -> None:
     """An event with no consent record at all is not sent in strict mode."""
     outcome = map_event(
-        _event("Viewed Product"), replace(DEST, consent_mode="strict"), NOW
+        make_event("Viewed Product"), replace(DEST, consent_mode="strict"), NOW
     )
     assert outcome.kind == "skipped"
 
@@ -252,22 +206,22 @@ def test_strict_consent_skips_event_without_consent_record() -> None:
 def test_limited_data_processing_sets_opt_out_type() -> None:
     """A destination with limited data processing flags every event LDP."""
     destination = replace(DEST, limited_data_processing=True)
-    event = _send(_event("Viewed Collection", properties={"name": "X"}), destination)
+    event = send(make_event("Viewed Collection", properties={"name": "X"}), destination)
     assert event["custom_data"]["opt_out_type"] == "LDP"
 
 
 def test_partner_name_only_when_configured() -> None:
     """partner_name is sent only when the destination names one."""
-    assert "partner_name" not in _send(_event("Viewed Product"))
-    sent = _send(_event("Viewed Product"), replace(DEST, partner_name="ss-converge"))
+    assert "partner_name" not in send(make_event("Viewed Product"))
+    sent = send(make_event("Viewed Product"), replace(DEST, partner_name="ss-converge"))
     assert sent["partner_name"] == "ss-converge"
 
 
 def test_derived_event_id_is_stable_and_recognisable() -> None:
     """Without a Converge id, the same event maps to the same prefixed id again."""
-    first = map_event(_event("Viewed Product", event_id=None), DEST, NOW)
-    again = map_event(_event("Viewed Product", event_id=None), DEST, NOW + 60)
-    other = map_event(_event("Added To Cart", event_id=None), DEST, NOW)
+    first = map_event(make_event("Viewed Product", event_id=None), DEST, NOW)
+    again = map_event(make_event("Viewed Product", event_id=None), DEST, NOW + 60)
+    other = map_event(make_event("Added To Cart", event_id=None), DEST, NOW)
     assert first.event_id.startswith(DERIVED_ID_PREFIX)
     assert first.event_id == again.event_id != other.event_id
     assert first.event is not None
@@ -276,8 +230,8 @@ def test_derived_event_id_is_stable_and_recognisable() -> None:
 
 def test_milliseconds_and_seconds_give_the_same_event_time() -> None:
     """A timestamp in epoch ms or epoch s becomes whole seconds."""
-    in_seconds = _send(_event("Viewed Product", timestamp=NOW - 120))
-    in_ms = _send(_event("Viewed Product", timestamp=(NOW - 120) * 1000 + 999))
+    in_seconds = send(make_event("Viewed Product", timestamp=NOW - 120))
+    in_ms = send(make_event("Viewed Product", timestamp=(NOW - 120) * 1000 + 999))
     assert in_seconds["event_time"] == in_ms["event_time"] == NOW - 120
     assert isinstance(in_ms["event_time"], int)
 
@@ -289,7 +243,7 @@ def test_milliseconds_and_seconds_give_the_same_event_time() -> None:
 )  # fmt: skip
 def test_event_time_window(offset: int, kind: str) -> None:
     """Events over 7 days old or over an hour ahead are rejected, naming event_time."""
-    outcome = map_event(_event("Viewed Product", timestamp=NOW + offset), DEST, NOW)
+    outcome = map_event(make_event("Viewed Product", timestamp=NOW + offset), DEST, NOW)
     assert outcome.kind == kind
     if kind == "rejected":
         assert outcome.reason and "event_time" in outcome.reason

@@ -2,72 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 import pytest
 
-from consumer import codec, envelope
-from consumer.config import ConfigError, Destination, parse
+from consumer.config import ConfigError, parse
 from consumer.mapping import Outcome, map_event
 from consumer.mapping_check import contract_problem
-from consumer.sandbox import contract
-
-NOW = 1_780_000_000  # fixed "now" in epoch seconds, so the tests are deterministic
-UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5)"
-DEST = Destination(
-    name="shop", ad_account_id="549755885175", tag_id="2612345678901",
-    access_token="pina_test",
-)  # fmt: skip
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _event(name: str, **fields: Any) -> dict[str, Any]:
-    raw: dict[str, Any] = {
-        "event_name": name,
-        "event_id": f"evt-{name.lower().replace(' ', '-')}",
-        "timestamp": NOW - 120,
-        "source_id": "shop-1",
-        "properties": {"$ip": "203.0.113.7", "$url": "https://shop.example/p"},
-        "profile_properties": {"$email": "Jane.Doe@Example.com", "$user_agent": UA},
-        "aliases": ["urn:cookie:c-1"],
-    }
-    for key, value in fields.items():
-        if key in ("properties", "profile_properties"):
-            raw[key] = {**raw[key], **value}
-        else:
-            raw[key] = value
-    return codec.decode(codec.encode(envelope.from_envelope(raw)))
-
-
-def _send(event: dict[str, Any], destination: Destination = DEST) -> dict[str, Any]:
-    outcome = map_event(event, destination, NOW)
-    assert outcome.kind == "send", outcome.reason
-    assert outcome.event is not None
-    assert contract.validation_error({"data": [outcome.event]}) is None
-    return outcome.event
-
-
-USER = {
-    "em": [_sha("jane.doe@example.com")],
-    "client_ip_address": "203.0.113.7",
-    "client_user_agent": UA,
-}
-PRODUCT = {
-    "product_id": "P-100", "variant_id": "V-100-S", "sku": "SKU-100-S",
-    "name": "Linen Shirt", "variant_name": "S", "price": 49.5, "currency": "EUR",
-    "vendor": "Acme", "url": "https://shop.example/p", "image_url": "https://i/1",
-}  # fmt: skip
-ORDER_ITEMS = [
-    {"product_id": "P-1", "variant_id": "V-1", "sku": "SKU-1", "name": "Mug",
-     "price": 12.5, "currency": "USD", "quantity": 2, "vendor": "Clay Co"},
-    {"product_id": "P-2", "sku": "SKU-2", "name": "Tea", "price": 8,
-     "currency": "USD", "quantity": 1, "warehouse": "north"},
-]  # fmt: skip
+from tests.unit.mapping_support import (
+    DEST,
+    NOW,
+    ORDER_ITEMS,
+    PRODUCT,
+    USER,
+    make_event,
+    send,
+    sha,
+)
 
 
 def _base(name: str, event_id: str) -> dict[str, Any]:
@@ -79,22 +31,22 @@ def _base(name: str, event_id: str) -> dict[str, Any]:
 
 def test_event_values_win_over_profile_values() -> None:
     """Buyer details on the event win over the profile's older values."""
-    event = _event(
+    event = make_event(
         "Placed Order",
         properties={"$email": "new@example.com", "$city": "Paris", "$ip": "::1"},
         profile_properties={"$email": "old@example.com", "$city": "Lyon",
                             "$ip": "198.51.100.1", "$first_name": "Jane"},
     )  # fmt: skip
-    user = _send(event)["user_data"]
-    assert user["em"] == [_sha("new@example.com")]
-    assert user["ct"] == [_sha("paris")]
-    assert user["fn"] == [_sha("jane")]
+    user = send(event)["user_data"]
+    assert user["em"] == [sha("new@example.com")]
+    assert user["ct"] == [sha("paris")]
+    assert user["fn"] == [sha("jane")]
     assert user["client_ip_address"] == "::1"
 
 
 def test_ip_and_user_agent_sent_even_with_email() -> None:
     """IP and user agent are sent whenever known, also next to an email."""
-    user = _send(_event("Viewed Product"))["user_data"]
+    user = send(make_event("Viewed Product"))["user_data"]
     assert {"em", "client_ip_address", "client_user_agent"} <= set(user)
 
 
@@ -102,40 +54,40 @@ def test_aliases_fill_external_id_and_mobile_ad_ids() -> None:
     """Customer and user id aliases become external_id; maid aliases hashed_maids."""
     aliases = ["urn:customer_id:123", "urn:user_id:u-9", "urn:IDFA:AB-CD",
                "urn:gaid:ef-01", "urn:cookie:c-1"]  # fmt: skip
-    user = _send(_event("Viewed Product", aliases=aliases))["user_data"]
-    assert user["external_id"] == [_sha("123"), _sha("u-9")]
-    assert user["hashed_maids"] == [_sha("ab-cd"), _sha("ef-01")]
+    user = send(make_event("Viewed Product", aliases=aliases))["user_data"]
+    assert user["external_id"] == [sha("123"), sha("u-9")]
+    assert user["hashed_maids"] == [sha("ab-cd"), sha("ef-01")]
 
 
 def test_click_id_from_epik_cookie_then_url_parameter() -> None:
     """click_id is the _epik profile property, else the epik URL parameter."""
     url = "https://shop.example/p?utm_source=x&epik=from-url"
-    from_url = _send(_event("Viewed Product", properties={"$url": url}))
+    from_url = send(make_event("Viewed Product", properties={"$url": url}))
     assert from_url["user_data"]["click_id"] == "from-url"
     profile = {"_epik": "from-cookie", "partner_id": "R-1"}
-    both = _event(
+    both = make_event(
         "Viewed Product", properties={"$url": url}, profile_properties=profile
     )
-    user = _send(both)["user_data"]
+    user = send(both)["user_data"]
     assert (user["click_id"], user["partner_id"]) == ("from-cookie", "R-1")
 
 
 def test_email_or_maid_alone_satisfies_identity_rule() -> None:
     """An email or a mobile ad id is enough identity without IP and user agent."""
     no_device = {"$ip": None}
-    assert _send(_event("Viewed Product", properties=no_device))["user_data"]["em"]
-    maid_only = _event(
+    assert send(make_event("Viewed Product", properties=no_device))["user_data"]["em"]
+    maid_only = make_event(
         "Viewed Product",
         properties=no_device,
         profile_properties={"$email": None},
         aliases=["urn:maid:x"],
     )
-    assert _send(maid_only)["user_data"]["hashed_maids"] == [_sha("x")]
+    assert send(maid_only)["user_data"]["hashed_maids"] == [sha("x")]
 
 
 def test_phone_and_ip_without_user_agent_are_rejected() -> None:
     """A phone and an IP without a user agent break Pinterest's identity rule."""
-    event = _event("Viewed Product",
+    event = make_event("Viewed Product",
                    profile_properties={"$email": None, "$user_agent": None,
                                        "$phone_number": "+1 555 010 0000"})  # fmt: skip
     outcome = map_event(event, DEST, NOW)
@@ -152,7 +104,7 @@ def test_messy_values_are_cleaned_or_left_out() -> None:
         "currency": " usd ", "vendor": "   ", "$ip": "not-an-ip",
         "$url": "   ", "$language": "xx-YY-zz", "$country_code": "Neverland",
     }  # fmt: skip
-    event = _send(_event("Added To Cart", properties=props))
+    event = send(make_event("Added To Cart", properties=props))
     assert event["custom_data"] == {
         "currency": "USD", "value": "41", "content_ids": ["77"],
         "contents": [{"id": "77", "item_price": "20.5", "quantity": 2,
@@ -168,7 +120,7 @@ def test_messy_values_are_cleaned_or_left_out() -> None:
 def test_bad_currency_and_negative_money_are_left_out() -> None:
     """A currency that is no ISO code and negative amounts are not sent."""
     props = {**PRODUCT, "currency": "euros", "price": -5}
-    custom = _send(_event("Added To Cart", properties=props))["custom_data"]
+    custom = send(make_event("Added To Cart", properties=props))["custom_data"]
     assert "currency" not in custom
     assert "value" not in custom
     assert "item_price" not in custom["contents"][0]
@@ -177,7 +129,7 @@ def test_bad_currency_and_negative_money_are_left_out() -> None:
 def test_huge_amounts_are_written_without_exponent() -> None:
     """Huge prices stay plain decimal strings, never 1e+300 notation."""
     props = {**PRODUCT, "price": 1e300, "quantity": 10}
-    custom = _send(_event("Added To Cart", properties=props))["custom_data"]
+    custom = send(make_event("Added To Cart", properties=props))["custom_data"]
     assert custom["value"] == "1" + "0" * 301
     assert "e" not in custom["contents"][0]["item_price"].lower()
 
@@ -185,10 +137,10 @@ def test_huge_amounts_are_written_without_exponent() -> None:
 def test_unknown_properties_never_leak() -> None:
     """Custom event, item and profile properties never appear in the Pinterest event."""
     items = [{**ORDER_ITEMS[0], "category_name": "Mugs", "color": "red"}]
-    event = _event("Placed Order",
+    event = make_event("Placed Order",
                    properties={"id": "9", "category_name": "x", "items": items},
                    profile_properties={"loyalty": "gold"})  # fmt: skip
-    text = json.dumps(_send(event))
+    text = json.dumps(send(event))
     for leaked in ("category_name", "color", "loyalty", "gold", "red"):
         assert leaked not in text
 
@@ -197,7 +149,9 @@ def test_num_items_beyond_64_bits_is_rejected_by_pre_send_check() -> None:
     """Quantities that sum past int64 are rejected, naming num_items."""
     big = 2**62
     items = [{"product_id": "A", "quantity": big}, {"product_id": "B", "quantity": big}]
-    outcome = map_event(_event("Placed Order", properties={"items": items}), DEST, NOW)
+    outcome = map_event(
+        make_event("Placed Order", properties={"items": items}), DEST, NOW
+    )
     assert outcome.kind == "rejected"
     assert outcome.reason and "num_items" in outcome.reason
 
@@ -212,9 +166,9 @@ def test_num_items_beyond_64_bits_is_rejected_by_pre_send_check() -> None:
         ({"language": "EN"}, "language"),
         ({"user_data": {"em": ["A" * 64]}}, "user_data.em"),
         ({"user_data": {"em": []}}, "user_data.em"),
-        ({"user_data": {"ph": [_sha("1")]}}, "em"),
+        ({"user_data": {"ph": [sha("1")]}}, "em"),
         # Stricter than the sandbox: unknown user_data keys are refused too.
-        ({"user_data": {"em": [_sha("a")], "email": "a"}}, "user_data.email"),
+        ({"user_data": {"em": [sha("a")], "email": "a"}}, "user_data.email"),
         ({"custom_data": {"value": 20.0}}, "custom_data.value"),
         ({"custom_data": {"value": "1e3"}}, "custom_data.value"),
         ({"custom_data": {"num_items": "2"}}, "custom_data.num_items"),
@@ -250,7 +204,9 @@ def test_pre_send_check_accepts_a_well_formed_event() -> None:
 def test_action_source_from_sales_channel(channel: str | None, source: str) -> None:
     """Offline and point-of-sale channels are offline, everything else web."""
     props = {} if channel is None else {"$sales_channel_type": channel}
-    assert _send(_event("Viewed Product", properties=props))["action_source"] == source
+    assert (
+        send(make_event("Viewed Product", properties=props))["action_source"] == source
+    )
 
 
 @pytest.mark.parametrize(
@@ -259,7 +215,7 @@ def test_action_source_from_sales_channel(channel: str | None, source: str) -> N
 )  # fmt: skip
 def test_language_from_language_or_locale(raw: str, expected: str | None) -> None:
     """A language or locale gives its two-letter code; anything else is left out."""
-    event = _send(_event("Viewed Product", properties={"$language": raw}))
+    event = send(make_event("Viewed Product", properties={"$language": raw}))
     assert event.get("language") == expected
 
 
