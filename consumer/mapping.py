@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -47,6 +48,38 @@ class Outcome:
 
 def map_event(event: ConvergeEvent, destination: Destination, now: float) -> Outcome:
     """Map ``event`` for ``destination``; ``now`` is the current epoch in seconds."""
+    return _map(event, destination, now, lambda: user_data(event))
+
+
+def map_for_each(
+    event: ConvergeEvent, destinations: Iterable[Destination], now: float
+) -> Iterator[tuple[Destination, Outcome | Exception]]:
+    """Map one event for several destinations, each outcome or its error.
+
+    user_data does not depend on the destination and hashing is the costly
+    part of mapping, so it is built at most once per event. A destination
+    whose mapping raises gets the exception, and the others still get theirs.
+    """
+    built: list[dict[str, Any]] = []
+
+    def users() -> dict[str, Any]:
+        if not built:
+            built.append(user_data(event))
+        return built[0]
+
+    for destination in destinations:
+        try:
+            yield destination, _map(event, destination, now, users)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller, not lost
+            yield destination, exc
+
+
+def _map(
+    event: ConvergeEvent,
+    destination: Destination,
+    now: float,
+    users_of_event: Callable[[], dict[str, Any]],
+) -> Outcome:
     event_id = event_id_of(event)
 
     def outcome(kind: Literal["rejected", "skipped"], reason: str) -> Outcome:
@@ -79,7 +112,7 @@ def map_event(event: ConvergeEvent, destination: Destination, now: float) -> Out
             "timestamp unit is wrong",
         )
 
-    users = user_data(event)
+    users = users_of_event()
     if not has_identity(users):
         return outcome(
             "rejected",

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from consumer.codec import ConvergeEvent
-from consumer.hashing import hashed_list
+from consumer.hashing import hashed, hashed_list
 
 # Pinterest hashed field -> Converge reserved property name (event and profile).
 IDENTITY_SOURCES = {
@@ -43,11 +43,11 @@ def user_data(event: ConvergeEvent) -> dict[str, Any]:
     profile = event["profile_properties"]
     data: dict[str, Any] = {}
     for field, name in IDENTITY_SOURCES.items():
-        digests = hashed_list(field, (reserved.get(name), profile.get(name)))
-        if digests:
-            # The event's value is the one that describes this conversion; the
-            # profile's older value is not sent next to it.
-            data[field] = digests[:1]
+        # The event's value is the one that describes this conversion; the
+        # profile's older value is hashed only when the event has none usable.
+        digest = hashed(field, reserved.get(name)) or hashed(field, profile.get(name))
+        if digest:
+            data[field] = [digest]
     aliases = event["aliases"]
     for field, prefixes in (
         ("external_id", EXTERNAL_ID_ALIASES),

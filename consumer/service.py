@@ -31,7 +31,7 @@ from consumer.config import Config
 from consumer.dead_letters import DeadLetter, DeadLetterWriter
 from consumer.delivery import Completion, Deliverer, DestinationHealth
 from consumer.health import HealthServer
-from consumer.mapping import map_event
+from consumer.mapping import map_for_each
 from consumer.run_stats import RunStats
 from consumer.watermarks import PartitionKey, PieceRef, Watermarks
 
@@ -66,6 +66,10 @@ def consumer_settings(config: Config) -> dict[str, Any]:
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "cooperative-sticky",
+        # librdkafka prefetches up to 64 MiB per consumer by default, whatever
+        # max_buffered_events says; 8 MiB keeps memory flat under a backlog and
+        # still holds thousands of events between polls.
+        "queued.max.messages.kbytes": 8192,
         **config.kafka.consumer,
     }
     if settings.get("group.protocol") == "consumer":
@@ -99,6 +103,7 @@ class Service:
         )
         self._watermarks = Watermarks()
         linger = config.delivery.linger_ms / 1000
+        self._destinations = config.destinations
         self._batchers = [
             Batcher(d, config.delivery.batch_size, linger) for d in config.destinations
         ]
@@ -108,6 +113,7 @@ class Service:
         self._dead_letters: DeadLetterWriter | None = None
         self._paused = False
         self._stop_requested = False
+        self._closing = False
         self._next_commit = 0.0
         self._next_idle_check = 0.0
         self._next_snapshot = 0.0
@@ -175,8 +181,11 @@ class Service:
                     break
             self._finish(consumer)
         finally:
-            self._deliverer.stop()
+            # _finish already waited for in-flight batches; the revoke that
+            # close() runs must not wait again for batches that cannot finish.
+            self._closing = True
             consumer.close()
+            self._deliverer.stop()
             if health is not None:
                 health.stop()
         log.info("service stopped", records=self.stats.records)
@@ -234,15 +243,15 @@ class Service:
 
         pieces = 0
         letters = []
-        for batcher in self._batchers:
-            destination = batcher.destination
+        outcomes = map_for_each(event, self._destinations, wall)
+        for batcher, (destination, outcome) in zip(
+            self._batchers, outcomes, strict=True
+        ):
             stats = self.stats.destinations[destination.name]
-            try:
-                outcome = map_event(event, destination, wall)
-            except Exception as exc:  # noqa: BLE001 - a mapping bug must not stop the flow
-                letters.append(
-                    DeadLetter("map", f"mapping failed: {exc!r}", destination.name)
-                )
+            if isinstance(outcome, Exception):
+                # A mapping bug must not stop the flow: the record is kept.
+                reason = f"mapping failed: {outcome!r}"
+                letters.append(DeadLetter("map", reason, destination.name))
                 continue
             if outcome.kind == "send" and outcome.event is not None:
                 pieces += 1
@@ -429,7 +438,7 @@ class Service:
         budget = _REVOKE_BUDGET_SHARE * float(
             self._settings.get("max.poll.interval.ms", _DEFAULT_MAX_POLL_INTERVAL_MS)
         )
-        deadline = time.monotonic() + budget / 1000
+        deadline = time.monotonic() + (0 if self._closing else budget / 1000)
         while any(self._in_flight[k] > 0 for k in keys) and time.monotonic() < deadline:
             self._serve_completions(wait=0.05)
         self._commit(consumer, asynchronous=False, only=keys)
