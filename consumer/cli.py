@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -158,8 +159,8 @@ def _run(args: argparse.Namespace) -> int:
         signals += 1
         if signals > 1:
             # A second signal means now: what was not committed is read again.
-            print("converge-pinterest: stopping at once", file=sys.stderr)
-            raise SystemExit(128 + signum)
+            print("converge-pinterest: stopping at once", file=sys.stderr, flush=True)
+            os._exit(128 + signum)
         print("converge-pinterest: finishing in-flight batches", file=sys.stderr)
         service.request_stop()
 

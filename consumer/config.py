@@ -118,6 +118,9 @@ class ServiceSettings:
     # exposed unless asked for.
     health_port: int = 0
     health_host: str = "127.0.0.1"
+    # How long a stop may wait for requests already on the wire; under the
+    # 30 s that orchestrators such as Kubernetes grant before killing.
+    shutdown_seconds: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -180,13 +183,14 @@ def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
 
 
 def _service(raw: dict[str, Any]) -> ServiceSettings:
-    no_unknown("service", raw, {"health_port", "health_host"})
+    no_unknown("service", raw, {"health_port", "health_host", "shutdown_seconds"})
     port = number("service.health_port", raw, 0, 0, 65535)
     if not float(port).is_integer():
         raise ConfigError(f"service.health_port: {port} must be a whole number")
     return ServiceSettings(
         health_port=int(port),
         health_host=text("service.health_host", raw, default="127.0.0.1"),
+        shutdown_seconds=number("service.shutdown_seconds", raw, 20.0, 1, 3600),
     )
 
 

@@ -15,8 +15,10 @@ comes back exactly once as a Completion on a queue. Outcomes:
   the service turns them into dead letters. While a batch retries, its records
   stay unsettled, so nothing after them is committed.
 
-Only a cancelled batch (the service stopping) returns no Completion; its
-records stay uncommitted and are read again after a restart.
+When the service stops it drains: batches get no further retries, and one
+that is not answered for good is handed back ``abandoned``: its records stay
+uncommitted and are read again after a restart, instead of becoming dead
+letters because the shutdown cut their retries short.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class Completion:
     accepted: list[int] = field(default_factory=list)
     failed: dict[int, Failure] = field(default_factory=dict)
     attempts: int = 0
+    # Given up because the service is stopping: nothing in it is settled.
+    abandoned: bool = False
 
 
 @dataclass
@@ -66,6 +70,10 @@ class DestinationHealth:
     last_status: int | None = None
     last_error: str | None = None
     since: float = field(default_factory=time.time)
+
+
+class _AbandonedError(Exception):
+    """Raised inside a batch's task when draining ends its retries."""
 
 
 @dataclass
@@ -97,6 +105,8 @@ class Deliverer:
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._draining = False
+        self._sleeping: set[asyncio.Task[Any]] = set()
         self.health: dict[str, DestinationHealth] = {}
 
     def start(self) -> Deliverer:
@@ -109,6 +119,15 @@ class Deliverer:
         """Hand a batch over; its Completion arrives on the queue later."""
         self._loop.call_soon_threadsafe(self._spawn, batch)
 
+    def drain(self) -> None:
+        """No more retries: batches waiting to retry come back abandoned now."""
+        self._loop.call_soon_threadsafe(self._start_draining)
+
+    def _start_draining(self) -> None:
+        self._draining = True
+        for task in list(self._sleeping):
+            task.cancel()
+
     def stop(self, timeout: float = 5.0) -> None:
         """Cancel what is still retrying, close the client and end the thread."""
         if not self._thread.is_alive():
@@ -120,6 +139,8 @@ class Deliverer:
             log.warning("delivery stop timed out", timeout_s=timeout)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     async def _open(self) -> None:
         slots = self._delivery.max_in_flight * 8
@@ -152,6 +173,12 @@ class Deliverer:
         async with limit:
             try:
                 await self._post_all(destination, batch.events, 0, completion)
+            except (_AbandonedError, asyncio.CancelledError):
+                if self._stopping:
+                    raise
+                # Draining: give the batch back untouched, to be read again.
+                self._completions.put(Completion(batch, abandoned=True))
+                return
             except (ValueError, TypeError, RecursionError) as exc:
                 # A body that cannot be built would never be accepted: fail the
                 # events that were not answered yet instead of losing the batch.
@@ -235,6 +262,8 @@ class Deliverer:
                 200 <= answer.status < 300 or answer.status in (400, 422)
             ):
                 return answer
+            if self._draining:
+                raise _AbandonedError
             delay = self._backoff(attempt, answer.retry_after)
             budget = destination.retry_for_seconds
             if budget is not None and time.monotonic() - started + delay > budget:
@@ -259,7 +288,13 @@ class Deliverer:
                 retry_in_s=round(delay, 2),
                 credentials_refused=answer.status in (401, 403),
             )
-            await asyncio.sleep(delay)
+            task = asyncio.current_task()
+            assert task is not None
+            self._sleeping.add(task)
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                self._sleeping.discard(task)
 
     async def _post(self, destination: Destination, body: bytes) -> _Answer:
         assert self._client is not None

@@ -300,10 +300,17 @@ class Service:
         batch = completion.batch
         destination = batch.destination.name
         stats = self.stats.destinations[destination]
-        stats.sent += len(completion.accepted)
         for ref in batch.refs:
             self._in_flight[ref.partition] -= 1
         self._in_flight_events -= len(batch)
+        if completion.abandoned:
+            log.warning(
+                "batch abandoned at shutdown; its records stay uncommitted",
+                destination=destination,
+                events=len(batch),
+            )
+            return
+        stats.sent += len(completion.accepted)
 
         for index in completion.accepted:
             self._watermarks.settle(batch.refs[index])
@@ -460,7 +467,10 @@ class Service:
         for batcher in self._batchers:
             if batch := batcher.take():
                 self._submit(batch)
-        deadline = time.monotonic() + self.config.pinterest.timeout_seconds
+        # Every batch gets the attempt it is making (or one more), no retries:
+        # what is not answered for good stays uncommitted for the next run.
+        self._deliverer.drain()
+        deadline = time.monotonic() + self.config.service.shutdown_seconds
         while sum(self._in_flight.values()) > 0 and time.monotonic() < deadline:
             self._serve_completions(wait=0.1)
         if self._in_flight_events:

@@ -185,3 +185,53 @@ def test_kip848_consumer_protocol_delivers_everything_too(
     ends = end_offsets(kafka.bootstrap_servers, kafka.topic)
     committed = committed_offsets(kafka.bootstrap_servers, kafka.group_id, kafka.topic)
     assert all(committed[p] == end for p, end in ends.items() if end)
+
+
+def test_stopping_during_an_outage_leaves_records_for_the_next_run(
+    write_config: Callable[..., Path], sandbox_client: SandboxClient
+) -> None:
+    """A stop while a destination retries abandons its batches: no dead letters,
+    nothing committed past them, and the next run delivers them."""
+    path = write_config()
+    path.write_text(
+        path.read_text("utf-8").replace("[delivery]", "[delivery]\nretry_for = 5"),
+        "utf-8",
+    )
+    settings = config.load(path)
+    events = _produce_generated(settings, 60)
+    main = next(d for d in settings.destinations if d.name == "main")
+    sandbox_client.add_fault(ad_account_id=main.ad_account_id, status=503)
+    service = Service(settings)
+    runner = threading.Thread(target=service.run)
+    runner.start()
+    try:
+        _wait_for(
+            lambda: (
+                service.health.get("main") is not None
+                and service.health["main"].state == "retrying"
+            ),
+            60,
+            "main to be retrying",
+        )
+        started = time.monotonic()
+        service.request_stop()
+        runner.join(30)
+        assert not runner.is_alive()
+        assert time.monotonic() - started < 5  # no waiting out retry_for
+    finally:
+        service.request_stop()
+        runner.join(30)
+    assert service.stats.dead_letters == 0
+    for partition, first in _first_offsets_sent_to(settings, "main").items():
+        committed = committed_offsets(
+            settings.kafka.bootstrap_servers,
+            settings.kafka.group_id,
+            settings.kafka.topic,
+        )
+        assert (committed.get(partition) or 0) <= first
+
+    sandbox_client.clear_faults()
+    Service(settings, exit_when_idle=True).run()
+    received = _received(sandbox_client, settings)
+    expected = _expected(settings, events)
+    assert set(received["main"]) == set(expected["main"])
