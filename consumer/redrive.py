@@ -2,23 +2,39 @@
 
 It reads the dead-letter topic with a consumer group of its own
 (``<group_id>.redrive.<destination>``), passes over dead letters of other
-destinations, other stages and (when asked) other reasons, and sends the rest
-through the same mapping and delivery as the service, so each event keeps its
-``event_id``. Only dead letters that existed when it started are taken, so
-events that fail again (and are dead-lettered again) wait for the next redrive.
+destinations and stages, and sends the rest through the same mapping and
+delivery as the service, so each event keeps its ``event_id``. Only dead
+letters that existed when it started are taken, so events that fail again (and
+are dead-lettered again) wait for the next redrive.
+
+A redrive filtered by reason must not move that group past the dead letters it
+passes over, so it runs as a one-off group that starts where the redrive group
+stands and is deleted afterwards. A later unfiltered redrive sends what the
+filtered one sent once more, with the same ``event_id``s, which Pinterest
+deduplicates.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 
-from confluent_kafka import Message
+import structlog
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
 
 from consumer.config import Config, ConfigError
 from consumer.dead_letters import read_headers
-from consumer.kafka_admin import end_offsets, ensure_topic
+from consumer.kafka_admin import committed_offsets, end_offsets, ensure_topic
 from consumer.run_stats import RunStats
 from consumer.service import Service
+
+log = structlog.get_logger("consumer.redrive")
 
 REDRIVABLE_STAGES = ("deliver", "map")
 
@@ -45,6 +61,10 @@ def redrive(config: Config, destination: str, reason: str | None = None) -> RunS
     kafka = settings.kafka
     ensure_topic(kafka.bootstrap_servers, kafka.topic, extra=kafka.producer)
     ends = end_offsets(kafka.bootstrap_servers, kafka.topic, extra=kafka.consumer)
+    if reason is not None:
+        one_off = f"{kafka.group_id}.filtered.{uuid.uuid4().hex[:12]}"
+        _start_where(settings, kafka.group_id, one_off)
+        settings = replace(settings, kafka=replace(kafka, group_id=one_off))
 
     def wanted(record: Message) -> bool:
         partition, offset = record.partition(), record.offset()
@@ -60,4 +80,42 @@ def redrive(config: Config, destination: str, reason: str | None = None) -> RunS
         said = f"{headers.get('reason', '')} {headers.get('pinterest_message', '')}"
         return reason.lower() in said.lower()
 
-    return Service(settings, exit_when_idle=True, record_filter=wanted).run()
+    try:
+        return Service(settings, exit_when_idle=True, record_filter=wanted).run()
+    finally:
+        if reason is not None:
+            _delete_group(settings)
+
+
+def _start_where(settings: Config, group: str, one_off: str) -> None:
+    """Commit the redrive group's offsets for the one-off group."""
+    kafka = settings.kafka
+    committed = committed_offsets(
+        kafka.bootstrap_servers, group, kafka.topic, extra=kafka.consumer
+    )
+    offsets = [
+        TopicPartition(kafka.topic, partition, offset)
+        for partition, offset in committed.items()
+        if offset is not None
+    ]
+    if not offsets:
+        return  # the one-off group starts at the beginning, like the first redrive
+    admin = AdminClient(
+        {"bootstrap.servers": kafka.bootstrap_servers, **kafka.consumer}
+    )
+    request = ConsumerGroupTopicPartitions(one_off, offsets)
+    for future in admin.alter_consumer_group_offsets([request]).values():
+        future.result()
+
+
+def _delete_group(settings: Config) -> None:
+    kafka = settings.kafka
+    admin = AdminClient(
+        {"bootstrap.servers": kafka.bootstrap_servers, **kafka.consumer}
+    )
+    for future in admin.delete_consumer_groups([kafka.group_id]).values():
+        try:
+            future.result()
+        except KafkaException as exc:
+            # Harmless: an empty group expires on its own.
+            log.warning("one-off redrive group not deleted", error=str(exc))

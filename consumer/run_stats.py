@@ -24,6 +24,8 @@ class RunStats:
     """Counters of one run."""
 
     records: int = 0
+    # Records a filter (redrive's) left alone.
+    passed_over: int = 0
     undecodable: int = 0
     dead_letters: int = 0
     destinations: dict[str, DestinationStats] = field(
@@ -36,6 +38,7 @@ class RunStats:
         lines = [
             f"records read: {self.records}, undecodable: {self.undecodable}, "
             f"dead letters written: {self.dead_letters}"
+            + (f", passed over: {self.passed_over}" if self.passed_over else "")
         ]
         for name, d in sorted(self.destinations.items()):
             lines.append(

@@ -231,6 +231,7 @@ class Service:
         ref = PieceRef((topic, partition), tracker.epoch, offset, message)
 
         if self._record_filter is not None and not self._record_filter(message):
+            self.stats.passed_over += 1
             tracker.track(offset, 0)
             return
         try:

@@ -180,3 +180,36 @@ def test_refused_token_past_its_retry_time_is_dead_lettered_then_redriven(
     )
     # A second redrive finds nothing new to send.
     assert redrive(settings, "main").destinations["main"].sent == 0
+
+
+def test_redrive_filtered_by_reason_leaves_the_other_dead_letters_for_later(
+    write_config: Callable[..., Path], sandbox_client: SandboxClient
+) -> None:
+    """--reason sends only matching dead letters; the rest are still redriven later."""
+    path = write_config([MAIN])
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("[delivery]", "[delivery]\nretry_for = 2"), "utf-8")
+    settings = config.load(path)
+    events = _products(30)
+    _write_events(settings, events[:10])
+    sandbox_client.add_fault(fail_event_ids=[e["event_id"] for e in events[:10]])
+    Service(settings, exit_when_idle=True).run()
+    sandbox_client.clear_faults()
+    _write_events(settings, events[10:])
+    sandbox_client.add_fault(refuse_token=MAIN["access_token"])
+    Service(settings, exit_when_idle=True).run()
+    sandbox_client.clear_faults()
+    assert len(_dead_letters(settings)) == 30
+
+    filtered = redrive(settings, "main", reason="sandbox: event failed")
+
+    assert filtered.destinations["main"].sent == 10
+    assert filtered.passed_over == 20
+    first = {e["event_id"] for e in sandbox_client.events(MAIN["ad_account_id"])}
+    assert first == {e["event_id"] for e in events[:10]}
+
+    everything = redrive(settings, "main")
+
+    assert everything.destinations["main"].sent == 30  # the 10 again: same ids
+    ids = [e["event_id"] for e in sandbox_client.events(MAIN["ad_account_id"])]
+    assert set(ids) == {e["event_id"] for e in events}
