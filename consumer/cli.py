@@ -7,6 +7,7 @@ events were not delivered, 2 bad configuration or usage.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import signal
@@ -15,8 +16,11 @@ import time
 from datetime import datetime
 from types import FrameType
 
+from confluent_kafka import KafkaError, KafkaException
+
 from consumer import codec, config, envelope, logs
 from consumer.demo import run_demo
+from consumer.kafka_admin import KafkaAdminError
 from consumer.local_kafka import LocalKafkaError, fetch_kafka, run_local_kafka
 from consumer.mapping import map_event
 from consumer.produce import produce, read_lines
@@ -36,10 +40,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.command(args))
     except config.ConfigError as exc:
-        print(f"converge-pinterest: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _fail(f"configuration error: {exc}", EXIT_CONFIG)
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args else None
+        if isinstance(error, KafkaError) and error.code() == KafkaError._INVALID_ARG:
+            # librdkafka refuses a setting from [kafka.consumer]/[kafka.producer].
+            return _fail(f"configuration error: Kafka setting: {error.str()}", 2)
+        return _fail(f"Kafka: {exc}", EXIT_PARTIAL)
+    except KafkaAdminError as exc:
+        return _fail(f"Kafka: {exc}", EXIT_PARTIAL)
+    except TimeoutError:
+        return _fail("Kafka did not answer in time; is the broker reachable?", 1)
+    except (LocalKafkaError, ReplayError) as exc:
+        return _fail(str(exc), EXIT_PARTIAL)
+    except OSError as exc:
+        # Input files that are missing, ports that are taken, and the like.
+        name = f" {exc.filename}" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{name}", EXIT_CONFIG)
     except KeyboardInterrupt:
         return 130
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"converge-pinterest: {message}", file=sys.stderr)
+    return status
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,10 +109,24 @@ def _parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="reset the group's committed offsets")
     _config_option(replay)
     where = replay.add_mutually_exclusive_group(required=True)
-    where.add_argument("--to-earliest", action="store_true")
-    where.add_argument("--to-datetime", type=_datetime, metavar="ISO")
-    where.add_argument("--to-offset", type=int, metavar="N")
-    where.add_argument("--shift-by", type=int, metavar="N")
+    where.add_argument(
+        "--to-earliest", action="store_true", help="the oldest records still kept"
+    )
+    where.add_argument(
+        "--to-datetime",
+        type=_datetime,
+        metavar="ISO",
+        help="the first record at or after this time, e.g. 2026-12-01T00:00:00Z",
+    )
+    where.add_argument(
+        "--to-offset", type=int, metavar="N", help="offset N in every partition"
+    )
+    where.add_argument(
+        "--shift-by",
+        type=int,
+        metavar="N",
+        help="N records from the committed offset (negative: back)",
+    )
     replay.add_argument(
         "--execute",
         action="store_true",
@@ -105,8 +143,15 @@ def _parser() -> argparse.ArgumentParser:
     redrive.set_defaults(command=_redrive)
 
     sandbox = commands.add_parser("sandbox", help="run the local Pinterest stand-in")
-    sandbox.add_argument("--port", type=int, default=8080)
-    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument(
+        "--port", type=int, default=8080, help="port to serve on (default 8080)"
+    )
+    sandbox.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="loopback address to bind (default 127.0.0.1); the sandbox is for "
+        "tests on this machine and refuses other addresses",
+    )
     sandbox.add_argument(
         "--config", help="register every destination's ad account and token from it"
     )
@@ -120,7 +165,9 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(command=_sandbox)
 
     kafka = commands.add_parser("kafka", help="run a local single-node Kafka broker")
-    kafka.add_argument("--port", type=int, default=9092)
+    kafka.add_argument(
+        "--port", type=int, default=9092, help="client port (default 9092)"
+    )
     kafka.add_argument("--controller-port", type=int, default=0)
     kafka.add_argument("--heap", default="512m", help="JVM heap, such as 512m")
     kafka.add_argument(
@@ -138,7 +185,12 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _datetime(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 date and time, such as 2026-12-01T00:00:00Z"
+        ) from None
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} needs a time zone, such as Z")
     return moment
@@ -239,8 +291,7 @@ def _replay(args: argparse.Namespace) -> int:
             return EXIT_OK
         execute(loaded, moves)
     except ReplayError as exc:
-        print(f"converge-pinterest: replay refused: {exc}", file=sys.stderr)
-        return EXIT_PARTIAL
+        return _fail(f"replay refused: {exc}", EXIT_PARTIAL)
     print("offsets reset; the next 'run' of this group reads from there")
     return EXIT_OK
 
@@ -252,6 +303,10 @@ def _redrive(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
+    if not _is_loopback(args.host):
+        return _fail(
+            f"--host {args.host}: the sandbox binds loopback addresses only", 2
+        )
     accounts: dict[str, str] = {}
     if args.config:
         for destination in _load(args.config).destinations:
@@ -263,6 +318,15 @@ def _sandbox(args: argparse.Namespace) -> int:
             return EXIT_CONFIG
         accounts[ad_account_id] = token
     return run_sandbox(args.host, args.port, accounts)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _kafka(args: argparse.Namespace) -> int:

@@ -118,7 +118,7 @@ def _verdict(
         print("  demo FAILED: " + "; ".join(problems))
         return 1
     print(
-        f"  every one of the {produced} events was delivered or rejected with a "
-        "reason, and every offset is committed"
+        f"  every one of the {produced} events was delivered, or rejected or "
+        "skipped with a reason, and every offset is committed"
     )
     return 0

@@ -215,6 +215,18 @@ class LocalKafka:
             return self
         if self._work is None:
             self._prepare()
+        # Otherwise the readiness probe could find another broker on that port.
+        for port in (self.port, self.controller_port):
+            with socket.socket() as probe:
+                # As the broker does, so a restart is not refused by TIME_WAIT.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    raise LocalKafkaError(
+                        f"port {port} on 127.0.0.1 is already in use; pick another "
+                        "with --port (or stop what listens there)"
+                    ) from None
         cmd = self._java("kafka.Kafka", "server.properties", heap=self.heap)
         # JVM crashes bypass Log4j, so stdout/err append to the same file. In its own
         # session Ctrl-C reaches only us, and we shut the broker down in order.

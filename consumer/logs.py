@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
@@ -63,6 +64,32 @@ def _scrub(
     return event
 
 
+class _Repeats(logging.Filter):
+    """Lets the same library message through once per interval.
+
+    librdkafka reports every failed reconnect; while a broker is down that is
+    hundreds of identical lines, delivered in bursts at the next poll.
+    """
+
+    # One line per distinct message every ten seconds still shows an outage
+    # as it goes on, without drowning the service's own lines.
+    INTERVAL_S = 10.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = f"{record.name}:{record.getMessage()}"
+        now = time.monotonic()
+        if now - self._last.get(key, -self.INTERVAL_S) < self.INTERVAL_S:
+            return False
+        if len(self._last) > 1000:  # bounded: old keys are of no use
+            self._last.clear()
+        self._last[key] = now
+        return True
+
+
 def configure(
     level: str = "info", json: bool | None = None, stream: TextIO | None = None
 ) -> None:
@@ -94,6 +121,7 @@ def configure(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         )
     )
+    handler.addFilter(_Repeats())
     root = logging.getLogger()
     root.handlers = [handler]
     # Libraries speak up only from warnings on, unless debugging was asked for.

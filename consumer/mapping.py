@@ -88,7 +88,9 @@ def _map(
     if not destination.receives_source(event["source_id"]):
         return outcome(
             "skipped",
-            f"source {event['source_id']!r} is not one this destination receives",
+            f"source {event['source_id']!r} is not one this destination receives"
+            if event["source_id"] is not None
+            else "the event names no source_id and this destination lists sources",
         )
     name = destination.pinterest_event_name(event["event_name"])
     if name is None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from consumer import logs
 from consumer.config import Config
 from consumer.kafka_admin import committed_offsets, group_is_active
 
@@ -53,6 +54,7 @@ def plan(config: Config, target: Target) -> list[Move]:
         {
             "bootstrap.servers": kafka.bootstrap_servers,
             "group.id": kafka.group_id,
+            "logger": logs.KAFKA_LOGGER,
             **kafka.consumer,
         }
     )
