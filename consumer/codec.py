@@ -63,6 +63,12 @@ def decode(value: bytes | None) -> ConvergeEvent:
             "'converge-pinterest produce' writes it"
         )
 
+    if value[:1] == b"{" and value.rstrip()[-1:] == b"}":
+        # A common mistake: the JSON envelope produced straight to the topic.
+        raise DecodeError(
+            "value looks like JSON text, not Avro; produce events with "
+            "'converge-pinterest produce', which encodes them"
+        )
     buffer = io.BytesIO(value)
     try:
         event = fastavro.schemaless_reader(buffer, schema(), None)

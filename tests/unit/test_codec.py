@@ -134,3 +134,9 @@ def test_mutated_events_only_ever_raise_decode_error(
     except DecodeError:
         return
     assert event["event_name"].strip()
+
+
+def test_json_text_in_the_topic_is_named_as_such() -> None:
+    """A JSON envelope produced straight to Kafka is recognised and explained."""
+    with pytest.raises(DecodeError, match="looks like JSON text"):
+        codec.decode(b'{"event_name": "Viewed Product"}')
