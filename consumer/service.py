@@ -435,8 +435,12 @@ class Service:
         for tp in committed:
             offset = tp.offset if tp.offset >= 0 else None
             self._watermarks.assign((tp.topic, tp.partition), offset)
+        # A partition given away while paused can come back still marked paused
+        # in librdkafka, so its state is set explicitly either way.
         if self._paused:
             consumer.pause(partitions)
+        else:
+            consumer.resume(partitions)
         log.info("partitions assigned", partitions=_names(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -117,11 +117,6 @@ def test_instances_joining_and_leaving_mid_run_lose_no_event(
     print(f"\nscaling: {len(events)} events, duplicates {duplicates}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a partition revoked while fetching is paused stays paused in librdkafka "
-    "when it is assigned back; the service never resumes it, so it is never read",
-)
 def test_partition_revoked_while_paused_is_read_again_when_assigned_back(
     write_config: Callable[..., Path], sandbox_client: SandboxClient, tmp_path: Path
 ) -> None:
