@@ -245,9 +245,12 @@ def _delivery(raw: dict[str, Any]) -> DeliverySettings:
         key: int(number(f"delivery.{key}", raw, getattr(defaults, key), low, high))
         for key, (low, high) in limits.items()
     }
-    for key in limits:
+    for key, (low, high) in limits.items():
         if key in raw and not isinstance(raw[key], int):
-            raise ConfigError(f"delivery.{key}: {raw[key]!r} must be a whole number")
+            raise ConfigError(
+                f"delivery.{key}: {raw[key]!r} must be written as a whole number "
+                f"(no decimal point) from {low} to {high}"
+            )
     if values["retry_initial_ms"] > values["retry_max_ms"]:
         raise ConfigError(
             f"delivery.retry_initial_ms: {values['retry_initial_ms']} is above "

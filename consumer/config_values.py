@@ -119,7 +119,7 @@ def duration(where: str, raw: dict[str, Any], default: float | None) -> float | 
     value = raw.get(key)
     if value is None:
         return default
-    if value == "forever":
+    if isinstance(value, str) and value.strip() == "forever":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return float(value)
