@@ -38,6 +38,7 @@ import structlog
 
 from consumer.batching import Batch
 from consumer.config import DeliverySettings, Destination, PinterestSettings
+from consumer.metrics import Metrics
 
 log = structlog.get_logger("consumer.delivery")
 
@@ -93,10 +94,12 @@ class Deliverer:
         pinterest: PinterestSettings,
         delivery: DeliverySettings,
         completions: queue.SimpleQueue[Completion],
+        metrics: Metrics | None = None,
     ) -> None:
         self._pinterest = pinterest
         self._delivery = delivery
         self._completions = completions
+        self._metrics = metrics
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="delivery", daemon=True
@@ -303,12 +306,15 @@ class Deliverer:
         )
         params = {"test": "true"} if self._pinterest.test_mode else None
         headers = {"Authorization": f"Bearer {destination.access_token}"}
+        started = time.monotonic()
         try:
             response = await self._client.post(
                 url, content=body, headers=headers, params=params
             )
         except httpx.HTTPError as exc:
+            self._count(destination, "error", started)
             return _Answer(None, None, None, error=f"{type(exc).__name__}: {exc}")
+        self._count(destination, str(response.status_code), started)
         try:
             parsed = response.json()
         except ValueError:
@@ -318,6 +324,13 @@ class Deliverer:
             parsed,
             _retry_after(response.headers.get("Retry-After")),
         )
+
+    def _count(self, destination: Destination, status: str, started: float) -> None:
+        if self._metrics is not None:
+            self._metrics.requests.labels(destination.name, status).inc()
+            self._metrics.request_seconds.labels(destination.name).observe(
+                time.monotonic() - started
+            )
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         initial = self._delivery.retry_initial_ms / 1000

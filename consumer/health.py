@@ -1,4 +1,4 @@
-"""A small HTTP health endpoint: ``GET /health`` answers the service's state as JSON.
+"""Operational HTTP endpoints: ``GET /health`` (JSON state) and ``GET /metrics``.
 
 The answer is always 200 while the process runs, so an orchestrator does not
 restart a service that is only waiting for Pinterest; the body says what is
@@ -15,13 +15,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Snapshot = Callable[[], dict[str, Any]]
+Metrics = Callable[[], tuple[bytes, str]]
+"""Returns the metrics body and its content type."""
 
 
 class HealthServer:
     """Serves the snapshot on a background thread until stopped."""
 
-    def __init__(self, host: str, port: int, snapshot: Snapshot) -> None:
-        handler = _handler(snapshot)
+    def __init__(
+        self, host: str, port: int, snapshot: Snapshot, metrics: Metrics
+    ) -> None:
+        handler = _handler(snapshot, metrics)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="health", daemon=True
@@ -43,15 +47,19 @@ class HealthServer:
         self._server.server_close()
 
 
-def _handler(snapshot: Snapshot) -> type[BaseHTTPRequestHandler]:
+def _handler(snapshot: Snapshot, metrics: Metrics) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path.split("?")[0] not in ("/health", "/healthz"):
-                self.send_error(404, "try /health")
+            path = self.path.split("?")[0]
+            if path in ("/health", "/healthz"):
+                body, kind = json.dumps(snapshot()).encode(), "application/json"
+            elif path == "/metrics":
+                body, kind = metrics()
+            else:
+                self.send_error(404, "try /health or /metrics")
                 return
-            body = json.dumps(snapshot()).encode()
             self.send_response(200)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

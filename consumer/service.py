@@ -32,6 +32,8 @@ from consumer.dead_letters import DeadLetter, DeadLetterWriter
 from consumer.delivery import Completion, Deliverer, DestinationHealth
 from consumer.health import HealthServer
 from consumer.mapping import map_for_each
+from consumer.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from consumer.metrics import Metrics
 from consumer.run_stats import RunStats
 from consumer.watermarks import PartitionKey, PieceRef, Watermarks
 
@@ -98,8 +100,9 @@ class Service:
         self._record_filter = record_filter
         self._settings = consumer_settings(config)
         self._completions: queue.SimpleQueue[Completion] = queue.SimpleQueue()
+        self.metrics = Metrics()
         self._deliverer = Deliverer(
-            config.pinterest, config.delivery, self._completions
+            config.pinterest, config.delivery, self._completions, self.metrics
         )
         self._watermarks = Watermarks()
         linger = config.delivery.linger_ms / 1000
@@ -166,7 +169,10 @@ class Service:
             # The endpoint serves the copy the poll loop refreshes, so its
             # thread never reads state while the loop changes it.
             health = HealthServer(
-                service.health_host, service.health_port, lambda: self._last_snapshot
+                service.health_host,
+                service.health_port,
+                lambda: self._last_snapshot,
+                lambda: (self.metrics.render(), METRICS_CONTENT_TYPE),
             ).start()
         log.info(
             "service started",
@@ -193,6 +199,7 @@ class Service:
 
     def _step(self, consumer: Consumer) -> None:
         messages = consumer.consume(_POLL_BATCH, _POLL_TIMEOUT_S)
+        self.metrics.records.inc(len(messages))
         now = time.monotonic()
         wall = time.time()
         for message in messages:
@@ -207,6 +214,9 @@ class Service:
             self._next_commit = now + self.config.delivery.commit_interval_ms / 1000
         if now >= self._next_snapshot:
             self._last_snapshot = self.snapshot()
+            self.metrics.buffered_events.set(self._last_snapshot["buffered_events"])
+            self.metrics.unsettled_records.set(self._last_snapshot["unsettled_records"])
+            self.metrics.paused.set(1 if self._paused else 0)
             self._next_snapshot = now + _SNAPSHOT_INTERVAL_S
 
     def _handle(self, message: Message, now: float, wall: float) -> None:
@@ -260,6 +270,7 @@ class Service:
                     self._submit(batch)
             elif outcome.kind == "rejected":
                 stats.rejected += 1
+                self.metrics.events.labels(destination.name, "rejected").inc()
                 stats.reasons[outcome.reason or "rejected"] += 1
                 log.warning(
                     "event rejected",
@@ -269,6 +280,7 @@ class Service:
                 )
             else:
                 stats.skipped += 1
+                self.metrics.events.labels(destination.name, "skipped").inc()
         # Batches and dead-letter writes hold references to this record until
         # each of its pieces settles.
         tracker.track(offset, pieces + len(letters))
@@ -312,6 +324,7 @@ class Service:
             )
             return
         stats.sent += len(completion.accepted)
+        self.metrics.events.labels(destination, "sent").inc(len(completion.accepted))
 
         for index in completion.accepted:
             self._watermarks.settle(batch.refs[index])
@@ -353,8 +366,10 @@ class Service:
                 )
                 return
             self.stats.dead_letters += 1
+            self.metrics.dead_letters.labels(letter.stage).inc()
             if letter.destination is not None:
                 self.stats.destinations[letter.destination].dead_lettered += 1
+                self.metrics.events.labels(letter.destination, "dead_lettered").inc()
             self._watermarks.settle(ref)
 
         log.warning(

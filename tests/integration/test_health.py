@@ -62,6 +62,16 @@ def test_health_reports_refused_credentials_then_recovery(
         while httpx.get(url, timeout=2).json()["status"] != "ok":
             assert time.monotonic() < deadline, "health never recovered"
             time.sleep(0.2)
+
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+        assert metrics.headers["content-type"].startswith("text/plain")
+        text = metrics.text
+        assert 'converge_pinterest_requests_total{destination="main",status="401"}' in (
+            text
+        )
+        assert 'converge_pinterest_events_total{destination="variants",' in text
+        assert "converge_pinterest_records_total 40.0" in text
+        assert MAIN["access_token"] not in text
     finally:
         sandbox_client.clear_faults()
         service.request_stop()
