@@ -19,6 +19,7 @@ from types import FrameType
 from confluent_kafka import KafkaError, KafkaException
 
 from consumer import codec, config, envelope, logs
+from consumer.dead_letters import list_dead_letters
 from consumer.demo import run_demo
 from consumer.kafka_admin import KafkaAdminError
 from consumer.local_kafka import LocalKafkaError, fetch_kafka, run_local_kafka
@@ -141,6 +142,13 @@ def _parser() -> argparse.ArgumentParser:
         "--reason", help="only dead letters whose reason or message contains this"
     )
     redrive.set_defaults(command=_redrive)
+
+    letters = commands.add_parser(
+        "dead-letters", help="list dead letters (headers only) as JSON lines"
+    )
+    _config_option(letters)
+    letters.add_argument("--destination", help="only this destination's")
+    letters.set_defaults(command=_dead_letters)
 
     sandbox = commands.add_parser("sandbox", help="run the local Pinterest stand-in")
     sandbox.add_argument(
@@ -299,6 +307,12 @@ def _replay(args: argparse.Namespace) -> int:
 def _redrive(args: argparse.Namespace) -> int:
     stats = redrive(_load(args.config), args.destination, args.reason)
     print(stats.summary(), file=sys.stderr)
+    return EXIT_OK
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    for headers in list_dead_letters(_load(args.config), args.destination):
+        print(json.dumps(headers, ensure_ascii=False))
     return EXIT_OK
 
 

@@ -10,16 +10,18 @@ committed past a dead letter that was never stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from consumer import logs
 from consumer.config import Config
 from consumer.kafka_admin import end_offsets, ensure_topic
 
 PREFIX = "dead_letter."
+# How long listing waits for the next record before taking the topic as read.
+_LIST_POLL_S = 10.0
 STAGES = ("decode", "map", "deliver")
 
 
@@ -120,3 +122,48 @@ class DeadLetterWriter:
     def flush(self, timeout: float) -> int:
         """Wait for outstanding writes; return how many are still unconfirmed."""
         return int(self._producer.flush(timeout))
+
+
+def list_dead_letters(
+    config: Config, destination: str | None = None
+) -> Iterator[dict[str, str]]:
+    """Every dead letter's headers, oldest first per partition, without the value.
+
+    Reads the topic up to where it ended when called, without a consumer group,
+    so listing commits nothing. The value (the whole event, with personal data)
+    is left out; ``kafka.dead_letter_topic`` holds it for redrive.
+    """
+    kafka = config.kafka
+    ends = end_offsets(
+        kafka.bootstrap_servers, kafka.dead_letter_topic, extra=kafka.consumer
+    )
+    reader = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap_servers,
+            "group.id": f"{kafka.group_id}.dead-letter-listing",
+            "enable.auto.commit": False,
+            "logger": logs.KAFKA_LOGGER,
+            **kafka.consumer,
+        }
+    )
+    try:
+        reader.assign(
+            [TopicPartition(kafka.dead_letter_topic, p, 0) for p, end in ends.items()]
+        )
+        left = sum(ends.values())
+        while left > 0:
+            record = reader.poll(_LIST_POLL_S)
+            if record is None:
+                return  # the rest was deleted by retention meanwhile
+            if record.error() is not None:
+                continue
+            left -= 1
+            headers = read_headers(record)
+            if destination is None or headers.get("destination") == destination:
+                yield {
+                    "dead_letter_partition": str(record.partition()),
+                    "dead_letter_offset": str(record.offset()),
+                    **headers,
+                }
+    finally:
+        reader.close()

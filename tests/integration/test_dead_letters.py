@@ -18,7 +18,7 @@ from consumer.redrive import redrive
 from consumer.sandbox import SandboxClient
 from consumer.service import Service
 
-from .conftest import MAIN
+from .conftest import MAIN, cli
 
 
 def _dead_letters(settings: config.Config) -> list[Any]:
@@ -128,6 +128,13 @@ def test_one_failed_event_in_a_thousand_is_the_only_dead_letter(
     assert stats.destinations["main"].sent == 999
     assert stats.destinations["main"].dead_lettered == 1
     assert _all_committed(settings)
+
+    listed = cli("dead-letters", "--config", str(settings.path))
+    assert listed.returncode == 0, listed.stderr
+    [row] = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert row["event_id"] == unlucky
+    assert row["pinterest_message"] == "sandbox: event failed on request"
+    assert "example.com" not in listed.stdout  # headers only, never the event
 
 
 def _products(count: int) -> list[dict[str, Any]]:
