@@ -56,18 +56,20 @@ def run_demo() -> int:
 
 
 def _deliver(settings: config.Config, api_url: str, log_path: Path) -> int:
-    samples = produce(settings, [str(SAMPLES)])
-    generated = produce(settings, [], generate_count=GENERATED, seed=7)
-    produced = samples.produced + generated.produced
-    print(
-        f"  produced {samples.produced} sample events from {SAMPLES.relative_to(ROOT)} "
-        f"and {generated.produced} generated ones to '{settings.kafka.topic}'"
-    )
-    print(f"  running the service until every event is settled (log: {log_path})")
-
     with log_path.open("w", encoding="utf-8") as log_file:
+        # Everything the libraries and the service log goes to the file, so the
+        # terminal shows only this summary.
         logs.configure(level="info", json=True, stream=log_file)
         logs.register_secrets(d.access_token for d in settings.destinations)
+        samples = produce(settings, [str(SAMPLES)])
+        generated = produce(settings, [], generate_count=GENERATED, seed=7)
+        produced = samples.produced + generated.produced
+        print(
+            f"  produced {samples.produced} sample events from "
+            f"{SAMPLES.relative_to(ROOT)} and {generated.produced} generated ones "
+            f"to '{settings.kafka.topic}'"
+        )
+        print(f"  running the service until every event is settled (log: {log_path})")
         started = time.monotonic()
         stats = Service(settings, exit_when_idle=True).run()
         elapsed = time.monotonic() - started
