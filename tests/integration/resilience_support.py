@@ -21,9 +21,9 @@ from consumer.mapping import map_event
 from consumer.produce import produce
 from consumer.sandbox import SandboxClient
 
-# Tokens of the two test destinations and the domain of every generated email:
-# none of them may appear in any log line.
-FORBIDDEN_IN_LOGS = ("pina_main", "pina_variants", "@example.com")
+# Tokens of the two test destinations, the domain of every generated email and
+# the part every generated phone number shares: none may appear in any log line.
+FORBIDDEN_IN_LOGS = ("pina_main", "pina_variants", "@example.com", "(555) 01")
 _REPO = Path(__file__).resolve().parents[2]
 # A process that was asked to stop and has not exited by then is stuck.
 _EXIT_WAIT_S = 60.0
@@ -225,7 +225,7 @@ class Fleet:
         return process
 
     def assert_logs_clean(self) -> None:
-        """No log of any process holds an access token or a raw email address."""
+        """No log of any process holds an access token, raw email or phone."""
         assert self.processes
         for process in self.processes:
             text = process.log()

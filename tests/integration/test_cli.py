@@ -126,7 +126,7 @@ def test_produce_reports_invalid_lines_with_their_number_and_produces_the_rest(
 def test_run_logs_carry_no_token_and_no_raw_email(
     write_config: Callable[..., Path], sandbox_client: SandboxClient
 ) -> None:
-    """The service's log lines never contain an access token or a raw email."""
+    """The service's log lines never hold an access token, raw email or phone."""
     path = write_config()
     assert cli("produce", "--config", str(path), str(SAMPLES)).returncode in (0, 1)
     sandbox_client.add_fault(status=401, count=2)  # credentials-refused lines too
@@ -137,6 +137,8 @@ def test_run_logs_carry_no_token_and_no_raw_email(
     for token in (MAIN["access_token"], VARIANTS["access_token"]):
         assert token not in output
     assert "@example.com" not in output.lower()
+    for phone in ("123-4567", "7946 0000"):  # the samples' phone numbers
+        assert phone not in output
     assert "credentials_refused" in output
 
 
