@@ -46,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         error = exc.args[0] if exc.args else None
         if isinstance(error, KafkaError) and error.code() == KafkaError._INVALID_ARG:
             # librdkafka refuses a setting from [kafka.consumer]/[kafka.producer].
-            return _fail(f"configuration error: Kafka setting: {error.str()}", 2)
+            return _fail(
+                f"configuration error: {error.str()} (a librdkafka setting "
+                "under [kafka.consumer] or [kafka.producer])",
+                EXIT_CONFIG,
+            )
         return _fail(f"Kafka: {exc}", EXIT_PARTIAL)
     except KafkaAdminError as exc:
         return _fail(f"Kafka: {exc}", EXIT_PARTIAL)
@@ -56,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), EXIT_PARTIAL)
     except OSError as exc:
         # Input files that are missing, ports that are taken, and the like.
-        name = f" {exc.filename}" if exc.filename else ""
-        return _fail(f"{exc.strerror or exc}{name}", EXIT_CONFIG)
+        name = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{name}{exc.strerror or exc}", EXIT_CONFIG)
     except KeyboardInterrupt:
         return 130
 
@@ -157,8 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--host",
         default="127.0.0.1",
-        help="loopback address to bind (default 127.0.0.1); the sandbox is for "
-        "tests on this machine and refuses other addresses",
+        help="IPv4 loopback address to bind (default 127.0.0.1); the sandbox is "
+        "for tests on this machine and refuses other addresses",
     )
     sandbox.add_argument(
         "--config", help="register every destination's ad account and token from it"
@@ -241,7 +245,8 @@ def _produce(args: argparse.Namespace) -> int:
         partitions=args.partitions,
     )
     for problem in report.invalid:
-        print(f"not produced: {problem}", file=sys.stderr)
+        # A value in the wrong field can be an email: never echo one raw.
+        print(f"not produced: {logs.redact(problem)}", file=sys.stderr)
     for problem in report.failed:
         print(f"produce failed: {problem}", file=sys.stderr)
     print(
@@ -262,7 +267,7 @@ def _map(args: argparse.Namespace) -> int:
             event = codec.decode(codec.encode(envelope.parse_line(line)))
         except envelope.EnvelopeError as exc:
             malformed += 1
-            print(f"{label}:{number}: {exc}", file=sys.stderr)
+            print(f"{label}:{number}: {logs.redact(str(exc))}", file=sys.stderr)
             continue
         for destination in loaded.destinations:
             outcome = map_event(event, destination, now)
@@ -319,7 +324,9 @@ def _dead_letters(args: argparse.Namespace) -> int:
 def _sandbox(args: argparse.Namespace) -> int:
     if not _is_loopback(args.host):
         return _fail(
-            f"--host {args.host}: the sandbox binds loopback addresses only", 2
+            f"--host {args.host}: the sandbox binds IPv4 loopback addresses only "
+            "(127.0.0.1 and the like)",
+            EXIT_CONFIG,
         )
     accounts: dict[str, str] = {}
     if args.config:
@@ -338,7 +345,9 @@ def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        # IPv4 only: the sandbox's server binds an IPv4 socket.
+        address = ipaddress.ip_address(host)
+        return address.version == 4 and address.is_loopback
     except ValueError:
         return False
 

@@ -213,9 +213,8 @@ class LocalKafka:
         """Fetch, format and launch the broker; return once it answers metadata."""
         if self.running:
             return self
-        if self._work is None:
-            self._prepare()
-        # Otherwise the readiness probe could find another broker on that port.
+        # Before anything is written, and because the readiness probe could
+        # otherwise find another broker on that port.
         for port in (self.port, self.controller_port):
             with socket.socket() as probe:
                 # As the broker does, so a restart is not refused by TIME_WAIT.
@@ -224,9 +223,11 @@ class LocalKafka:
                     probe.bind(("127.0.0.1", port))
                 except OSError:
                     raise LocalKafkaError(
-                        f"port {port} on 127.0.0.1 is already in use; pick another "
-                        "with --port (or stop what listens there)"
+                        f"port {port} on 127.0.0.1 is already in use; pick other "
+                        "ports (--port, --controller-port) or stop what listens there"
                     ) from None
+        if self._work is None:
+            self._prepare()
         cmd = self._java("kafka.Kafka", "server.properties", heap=self.heap)
         # JVM crashes bypass Log4j, so stdout/err append to the same file. In its own
         # session Ctrl-C reaches only us, and we shut the broker down in order.

@@ -53,7 +53,7 @@ def person_key(event: codec.ConvergeEvent) -> bytes:
     """The partition key: one person's events share it."""
     identity = event["aliases"][0] if event["aliases"] else event["event_id"]
     if not identity:
-        identity = event["profile_properties"]["email"] or event["event_name"]
+        identity = event["profile_properties"].get("email") or event["event_name"]
     return hashlib.sha256(identity.encode()).hexdigest()[:32].encode()
 
 
@@ -98,15 +98,18 @@ def produce(
         else:
             report.failed.append(f"offset unknown: {error.str()}")
 
-    for event in _events(inputs, generate_count, seed, stdin, report):
-        producer.produce(
-            config.kafka.topic,
-            key=person_key(event),
-            value=codec.encode(event),
-            on_delivery=delivered,
-        )
-        producer.poll(0)
-    left = producer.flush(_FLUSH_TIMEOUT_S)
+    try:
+        for event in _events(inputs, generate_count, seed, stdin, report):
+            producer.produce(
+                config.kafka.topic,
+                key=person_key(event),
+                value=codec.encode(event),
+                on_delivery=delivered,
+            )
+            producer.poll(0)
+    finally:
+        # What was handed to the producer goes out even if a later line fails.
+        left = producer.flush(_FLUSH_TIMEOUT_S)
     if left:
         report.failed.append(f"{left} events not acknowledged by the broker in time")
     return report

@@ -67,9 +67,6 @@ def redrive(config: Config, destination: str, reason: str | None = None) -> RunS
         settings = replace(settings, kafka=replace(kafka, group_id=one_off))
 
     def wanted(record: Message) -> bool:
-        partition, offset = record.partition(), record.offset()
-        if partition is None or offset is None or offset >= ends.get(partition, 0):
-            return False
         headers = read_headers(record)
         if headers.get("destination") != destination:
             return False
@@ -81,7 +78,9 @@ def redrive(config: Config, destination: str, reason: str | None = None) -> RunS
         return reason.lower() in said.lower()
 
     try:
-        return Service(settings, exit_when_idle=True, record_filter=wanted).run()
+        return Service(
+            settings, exit_when_idle=True, record_filter=wanted, stop_at=ends
+        ).run()
     finally:
         if reason is not None:
             _delete_group(settings)

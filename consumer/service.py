@@ -84,7 +84,9 @@ class Service:
     """Runs the pipeline until asked to stop (or, if told to, until caught up).
 
     ``record_filter`` lets ``redrive`` pass over dead letters meant for other
-    destinations; such records settle at once.
+    destinations; such records settle at once. ``stop_at`` (end offset per
+    partition) leaves records from there on unread and uncommitted, so a
+    redrive does not take the dead letters it writes itself.
     """
 
     def __init__(
@@ -93,11 +95,13 @@ class Service:
         *,
         exit_when_idle: bool = False,
         record_filter: RecordFilter | None = None,
+        stop_at: dict[int, int] | None = None,
     ) -> None:
         self.config = config
         self.exit_when_idle = exit_when_idle
         self.stats = RunStats()
         self._record_filter = record_filter
+        self._stop_at = stop_at
         self._settings = consumer_settings(config)
         self._completions: queue.SimpleQueue[Completion] = queue.SimpleQueue()
         self.metrics = Metrics()
@@ -237,6 +241,8 @@ class Service:
         tracker = self._watermarks.get((topic, partition))
         if tracker is None:
             return  # arrived after its partition was revoked; the new owner reads it
+        if self._stop_at is not None and offset >= self._stop_at.get(partition, 0):
+            return  # past the end this run was asked to read: left for later
         self.stats.records += 1
         ref = PieceRef((topic, partition), tracker.epoch, offset, message)
 
@@ -512,7 +518,9 @@ class Service:
         for key in keys:
             tracker = self._watermarks.get(key)
             low, high = consumer.get_watermark_offsets(TopicPartition(*key), timeout=5)
-            if tracker is None or high == low:
+            if self._stop_at is not None:
+                high = min(high, self._stop_at.get(key[1], 0))
+            if tracker is None or high <= low:
                 continue
             if tracker.committed is None or tracker.committed < high:
                 if tracker.watermark() == high:

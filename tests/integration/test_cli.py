@@ -187,3 +187,19 @@ def test_map_prints_one_line_per_event_and_destination(
             assert row["event"]["event_id"] == row["event_id"]
         else:
             assert row["reason"]
+
+
+def test_produce_takes_an_event_with_nothing_but_its_name_and_properties(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """An event without aliases, event id or profile is produced (keyed by name)."""
+    path = write_config()
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text(
+        '{"event_name": "Viewed Product", "properties": {"$ip": "203.0.113.9"}}\n',
+        encoding="utf-8",
+    )
+    result = cli("produce", "--config", str(path), str(bare))
+    assert result.returncode == 0, result.stderr
+    kafka = config.load(path).kafka
+    assert sum(end_offsets(kafka.bootstrap_servers, kafka.topic).values()) == 1

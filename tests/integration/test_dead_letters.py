@@ -220,3 +220,28 @@ def test_redrive_filtered_by_reason_leaves_the_other_dead_letters_for_later(
     assert everything.destinations["main"].sent == 30  # the 10 again: same ids
     ids = [e["event_id"] for e in sandbox_client.events(MAIN["ad_account_id"])]
     assert set(ids) == {e["event_id"] for e in events}
+
+
+def test_events_failing_again_during_redrive_are_redriven_next_time(
+    write_config: Callable[..., Path], sandbox_client: SandboxClient
+) -> None:
+    """A redrive that fails again writes new dead letters that the next one sends."""
+    path = write_config([MAIN])
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("[delivery]", "[delivery]\nretry_for = 2"), "utf-8")
+    settings = config.load(path)
+    _write_events(settings, _products(20))
+    sandbox_client.add_fault(refuse_token=MAIN["access_token"])
+    Service(settings, exit_when_idle=True).run()
+
+    failing_again = redrive(settings, "main")
+
+    assert failing_again.destinations["main"].dead_lettered == 20
+    assert sandbox_client.events(MAIN["ad_account_id"]) == []
+    sandbox_client.clear_faults()
+
+    delivered = redrive(settings, "main")
+
+    assert delivered.destinations["main"].sent == 20
+    received = {e["event_id"] for e in sandbox_client.events(MAIN["ad_account_id"])}
+    assert received == {f"vp-{n}" for n in range(20)}
