@@ -100,6 +100,9 @@ class DeliverySettings:
     max_in_flight: int = 2
     # Upper bound on mapped events held in memory; above it partitions pause.
     max_buffered_events: int = 20_000
+    # The same for one destination, so one that is down cannot take the whole
+    # budget while the others still deliver.
+    max_buffered_per_destination: int = 10_000
     # Committing once a second bounds re-delivery after a crash to about a
     # second of settled work without a broker round trip per batch.
     commit_interval_ms: int = 1000
@@ -236,6 +239,7 @@ def _delivery(raw: dict[str, Any]) -> DeliverySettings:
         "linger_ms": (0, 60_000),
         "max_in_flight": (1, 64),
         "max_buffered_events": (1000, 10_000_000),
+        "max_buffered_per_destination": (1000, 10_000_000),
         "commit_interval_ms": (100, 60_000),
         "retry_initial_ms": (10, 60_000),
         "retry_max_ms": (100, 3_600_000),

@@ -59,6 +59,8 @@ class Completion:
     accepted: list[int] = field(default_factory=list)
     failed: dict[int, Failure] = field(default_factory=dict)
     attempts: int = 0
+    # HTTP status of the last answer (None: no answer, a network error).
+    status: int | None = None
     # Given up because the service is stopping: nothing in it is settled.
     abandoned: bool = False
 
@@ -196,6 +198,7 @@ class Deliverer:
             destination=destination.name,
             batch=batch.id,
             events=len(batch),
+            status=completion.status,
             accepted=len(completion.accepted),
             failed=len(completion.failed),
             attempts=completion.attempts,
@@ -260,6 +263,7 @@ class Deliverer:
             attempt += 1
             completion.attempts += 1
             answer = await self._post(destination, body)
+            completion.status = answer.status
             _note(health, answer)
             if answer.status is not None and (
                 200 <= answer.status < 300 or answer.status in (400, 422)

@@ -117,6 +117,7 @@ class Service:
         # Pieces handed to HTTP or to the dead-letter producer, per partition.
         self._in_flight: Counter[PartitionKey] = Counter()
         self._in_flight_events = 0
+        self._in_flight_by_destination: Counter[str] = Counter()
         self._dead_letters: DeadLetterWriter | None = None
         self._paused = False
         self._stop_requested = False
@@ -297,6 +298,7 @@ class Service:
         for ref in batch.refs:
             self._in_flight[ref.partition] += 1
         self._in_flight_events += len(batch)
+        self._in_flight_by_destination[batch.destination.name] += len(batch)
         self._deliverer.submit(batch)
 
     def _serve_completions(self, wait: float = 0.0) -> None:
@@ -322,6 +324,7 @@ class Service:
         for ref in batch.refs:
             self._in_flight[ref.partition] -= 1
         self._in_flight_events -= len(batch)
+        self._in_flight_by_destination[destination] -= len(batch)
         if completion.abandoned:
             log.warning(
                 "batch abandoned at shutdown; its records stay uncommitted",
@@ -392,14 +395,37 @@ class Service:
     def _buffered(self) -> int:
         return sum(len(b) for b in self._batchers) + self._in_flight_events
 
+    def _most_buffered(self) -> tuple[str, int]:
+        """The destination holding the most events, and how many."""
+        held = {
+            b.destination.name: len(b)
+            + self._in_flight_by_destination[b.destination.name]
+            for b in self._batchers
+        }
+        fullest = max(held, key=held.__getitem__)
+        return fullest, held[fullest]
+
     def _apply_back_pressure(self, consumer: Consumer) -> None:
-        limit = self.config.delivery.max_buffered_events
+        delivery = self.config.delivery
         buffered = self._buffered()
-        if not self._paused and buffered >= limit:
+        destination, held = self._most_buffered()
+        if not self._paused and (
+            buffered >= delivery.max_buffered_events
+            or held >= delivery.max_buffered_per_destination
+        ):
             self._paused = True
             consumer.pause(self._owned())
-            log.info("paused fetching", buffered_events=buffered, limit=limit)
-        elif self._paused and buffered < limit // 2:
+            log.info(
+                "paused fetching",
+                buffered_events=buffered,
+                fullest_destination=destination,
+                its_events=held,
+            )
+        elif (
+            self._paused
+            and buffered < delivery.max_buffered_events // 2
+            and held < delivery.max_buffered_per_destination // 2
+        ):
             self._paused = False
             consumer.resume(self._owned())
             log.info("resumed fetching", buffered_events=buffered)

@@ -235,3 +235,34 @@ def test_stopping_during_an_outage_leaves_records_for_the_next_run(
     received = _received(sandbox_client, settings)
     expected = _expected(settings, events)
     assert set(received["main"]) == set(expected["main"])
+
+
+def test_one_refused_destination_pauses_fetching_at_its_own_limit(
+    write_config: Callable[..., Path], sandbox_client: SandboxClient
+) -> None:
+    """A destination that is down fills only its own budget, then fetching pauses;
+    once it accepts again everything is delivered."""
+    path = write_config(max_buffered_events=100_000, max_buffered_per_destination=1000)
+    path.write_text(
+        path.read_text("utf-8").replace(
+            "[delivery]", '[delivery]\nretry_for = "forever"'
+        ),
+        "utf-8",
+    )
+    settings = config.load(path)
+    events = _produce_generated(settings, 5000)
+    main = next(d for d in settings.destinations if d.name == "main")
+    sandbox_client.add_fault(ad_account_id=main.ad_account_id, status=503)
+    service = Service(settings, exit_when_idle=True)
+    runner = threading.Thread(target=service.run)
+    runner.start()
+    try:
+        _wait_for(lambda: service.paused, 60, "fetching to pause")
+        time.sleep(1.0)
+        assert service.stats.records < len(events)
+        assert service.snapshot()["buffered_events"] < 3000  # far below 100 000
+    finally:
+        sandbox_client.clear_faults()
+        runner.join(120)
+    assert not runner.is_alive()
+    assert _received(sandbox_client, settings) == _expected(settings, events)
