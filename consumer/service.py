@@ -116,7 +116,7 @@ class Service:
         ]
         # Pieces handed to HTTP or to the dead-letter producer, per partition.
         self._in_flight: Counter[PartitionKey] = Counter()
-        self._in_flight_events = 0
+        # Events handed to HTTP and not answered yet, per destination.
         self._in_flight_by_destination: Counter[str] = Counter()
         self._dead_letters: DeadLetterWriter | None = None
         self._paused = False
@@ -140,7 +140,7 @@ class Service:
     def snapshot(self) -> dict[str, Any]:
         """What the health endpoint reports."""
         destinations = {
-            d.name: vars(self._deliverer.health.get(d.name, DestinationHealth()))
+            d.name: dict(vars(self._deliverer.health.get(d.name, DestinationHealth())))
             for d in self.config.destinations
         }
         degraded = any(h["state"] != "ok" for h in destinations.values())
@@ -259,6 +259,21 @@ class Service:
             self._dead_letter(ref, DeadLetter("decode", str(exc)))
             return
 
+        pieces, letters = self._route(event, ref, now, wall)
+        # Batches and dead-letter writes hold references to this record until
+        # each of its pieces settles.
+        tracker.track(offset, pieces + len(letters))
+        for letter in letters:
+            self._dead_letter(ref, letter)
+
+    def _route(
+        self, event: codec.ConvergeEvent, ref: PieceRef, now: float, wall: float
+    ) -> tuple[int, list[DeadLetter]]:
+        """Map the event for every destination and batch what is to be sent.
+
+        Returns how many pieces went into batches, and the dead letters of
+        destinations whose mapping failed.
+        """
         pieces = 0
         letters = []
         outcomes = map_for_each(event, self._destinations, wall)
@@ -288,16 +303,11 @@ class Service:
             else:
                 stats.skipped += 1
                 self.metrics.events.labels(destination.name, "skipped").inc()
-        # Batches and dead-letter writes hold references to this record until
-        # each of its pieces settles.
-        tracker.track(offset, pieces + len(letters))
-        for letter in letters:
-            self._dead_letter(ref, letter)
+        return pieces, letters
 
     def _submit(self, batch: Batch) -> None:
         for ref in batch.refs:
             self._in_flight[ref.partition] += 1
-        self._in_flight_events += len(batch)
         self._in_flight_by_destination[batch.destination.name] += len(batch)
         self._deliverer.submit(batch)
 
@@ -323,7 +333,6 @@ class Service:
         stats = self.stats.destinations[destination]
         for ref in batch.refs:
             self._in_flight[ref.partition] -= 1
-        self._in_flight_events -= len(batch)
         self._in_flight_by_destination[destination] -= len(batch)
         if completion.abandoned:
             log.warning(
@@ -393,7 +402,10 @@ class Service:
         self._dead_letters.write(ref.record, letter, written)
 
     def _buffered(self) -> int:
-        return sum(len(b) for b in self._batchers) + self._in_flight_events
+        return sum(len(b) for b in self._batchers) + self._in_flight_events()
+
+    def _in_flight_events(self) -> int:
+        return sum(self._in_flight_by_destination.values())
 
     def _most_buffered(self) -> tuple[str, int]:
         """The destination holding the most events, and how many."""
@@ -525,11 +537,11 @@ class Service:
         deadline = time.monotonic() + self.config.service.shutdown_seconds
         while sum(self._in_flight.values()) > 0 and time.monotonic() < deadline:
             self._serve_completions(wait=0.1)
-        if self._in_flight_events:
+        if self._in_flight_events():
             log.warning(
                 "stopping with batches still undelivered; their records stay "
                 "uncommitted and will be read again",
-                events=self._in_flight_events,
+                events=self._in_flight_events(),
             )
         self._commit(consumer, asynchronous=False)
 
