@@ -161,10 +161,7 @@ def test_refused_token_past_its_retry_time_is_dead_lettered_then_redriven(
     write_config: Callable[..., Path], sandbox_client: SandboxClient
 ) -> None:
     """Refused past retry_for: dead letters; after the token is fixed, redrive."""
-    path = write_config()
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("[delivery]", "[delivery]\nretry_for = 2"), "utf-8")
-    settings = config.load(path)
+    settings = config.load(write_config(retry_for=2))
     _write_events(settings, _products(40))
     sandbox_client.add_fault(refuse_token=MAIN["access_token"])
 
@@ -193,10 +190,7 @@ def test_redrive_filtered_by_reason_leaves_the_other_dead_letters_for_later(
     write_config: Callable[..., Path], sandbox_client: SandboxClient
 ) -> None:
     """--reason sends only matching dead letters; the rest are still redriven later."""
-    path = write_config([MAIN])
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("[delivery]", "[delivery]\nretry_for = 2"), "utf-8")
-    settings = config.load(path)
+    settings = config.load(write_config([MAIN], retry_for=2))
     events = _products(30)
     _write_events(settings, events[:10])
     sandbox_client.add_fault(fail_event_ids=[e["event_id"] for e in events[:10]])
@@ -226,10 +220,7 @@ def test_events_failing_again_during_redrive_are_redriven_next_time(
     write_config: Callable[..., Path], sandbox_client: SandboxClient
 ) -> None:
     """A redrive that fails again writes new dead letters that the next one sends."""
-    path = write_config([MAIN])
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("[delivery]", "[delivery]\nretry_for = 2"), "utf-8")
-    settings = config.load(path)
+    settings = config.load(write_config([MAIN], retry_for=2))
     _write_events(settings, _products(20))
     sandbox_client.add_fault(refuse_token=MAIN["access_token"])
     Service(settings, exit_when_idle=True).run()
