@@ -32,6 +32,8 @@ DEFAULT_API_URL = "https://api.pinterest.com/v5"
 CONTENT_ID_MODES = ("product_id", "variant_id", "sku")
 MAX_BATCH_SIZE = 1000  # Pinterest takes 1 to 1000 events per request.
 
+# librdkafka settings that would let offsets be committed before delivery.
+_SERVICE_OWNED = ("enable.auto.commit", "enable.auto.offset.store")
 _AD_ACCOUNT_ID = re.compile(r"^\d{1,18}$")
 
 
@@ -207,12 +209,19 @@ def _kafka(raw: dict[str, Any]) -> KafkaSettings:
             f"kafka.dead_letter_topic: {dead_letters!r} is the events topic itself; "
             "dead letters need a topic of their own"
         )
+    consumer = settings("kafka.consumer", raw.get("consumer", {}))
+    for key in _SERVICE_OWNED:
+        if consumer.get(key, "false").lower() != "false":
+            raise ConfigError(
+                f"kafka.consumer.{key}: {consumer[key]!r} is not allowed; the service "
+                "commits offsets itself, only after Pinterest accepted the events"
+            )
     return KafkaSettings(
         bootstrap_servers=text("kafka.bootstrap_servers", raw, required=True),
         topic=topic,
         group_id=text("kafka.group_id", raw, required=True),
         dead_letter_topic=dead_letters,
-        consumer=settings("kafka.consumer", raw.get("consumer", {})),
+        consumer=consumer,
         producer=settings("kafka.producer", raw.get("producer", {})),
     )
 

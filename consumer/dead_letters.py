@@ -10,16 +10,32 @@ committed past a dead letter that was never stored.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+import structlog
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from consumer import logs
 from consumer.config import Config
 from consumer.kafka_admin import end_offsets, ensure_topic
 
+log = structlog.get_logger("consumer.dead_letters")
+
 PREFIX = "dead_letter."
+# The code for a message over the size limit, from the client or the broker.
+_TOO_LARGE = frozenset({KafkaError.MSG_SIZE_TOO_LARGE})
+# A failed dead-letter write is tried again this often: often enough to catch
+# the end of an outage soon, rarely enough not to flood the log.
+_RETRY_S = 5.0
 # How long listing waits for the next record before taking the topic as read.
 _LIST_POLL_S = 10.0
 STAGES = ("decode", "map", "deliver")
@@ -38,7 +54,7 @@ class DeadLetter:
 
 
 def headers_of(
-    letter: DeadLetter, record: Message
+    letter: DeadLetter, record: Message, dead_letter_topic: str | None = None
 ) -> list[tuple[str, str | bytes | None]]:
     """Kafka headers describing a dead letter and the record it came from.
 
@@ -46,9 +62,12 @@ def headers_of(
     partition, offset and timestamp, and its attempts add up.
     """
     _, timestamp = record.timestamp()
-    origin = read_headers(record)
+    # Only a dead letter's own headers are trusted: any other record could
+    # carry headers with these names.
+    redriven = dead_letter_topic is not None and record.topic() == dead_letter_topic
+    origin = read_headers(record) if redriven else {}
     attempts = origin.get("attempts", "")
-    earlier = int(attempts) if attempts.isdigit() else 0
+    earlier = int(attempts) if attempts.isascii() and attempts.isdigit() else 0
     fields = {
         "stage": letter.stage,
         "reason": letter.reason,
@@ -77,8 +96,24 @@ def read_headers(record: Message) -> dict[str, str]:
     return found
 
 
+@dataclass
+class _Pending:
+    """A dead letter on its way, retried until the broker confirms it."""
+
+    record: Message
+    letter: DeadLetter
+    done: Callable[[], None]
+    omit_value: bool = False
+
+
 class DeadLetterWriter:
-    """Produces dead letters and reports each confirmed (or failed) write."""
+    """Produces dead letters and reports each one once the broker confirms it.
+
+    A write that fails is tried again every few seconds for as long as the
+    service runs, so a passing outage delays commits instead of stalling them
+    for good. A value too large for the dead-letter topic is left out, and a
+    header says where the original record still is.
+    """
 
     def __init__(self, config: Config) -> None:
         kafka = config.kafka
@@ -99,25 +134,69 @@ class DeadLetterWriter:
                 **kafka.producer,
             }
         )
+        self._retries: list[tuple[float, _Pending]] = []
 
     def write(
-        self,
-        record: Message,
-        letter: DeadLetter,
-        done: Callable[[KafkaError | None], None],
+        self, record: Message, letter: DeadLetter, done: Callable[[], None]
     ) -> None:
-        """Produce it; ``done`` runs in ``poll`` once the broker confirms or fails."""
-        self._producer.produce(
-            self.topic,
-            key=record.key(),
-            value=record.value(),
-            headers=headers_of(letter, record),
-            on_delivery=lambda error, _message: done(error),
+        """Produce it; ``done`` runs in ``poll`` once the broker has it."""
+        self._produce(_Pending(record, letter, done))
+
+    def _produce(self, pending: _Pending) -> None:
+        record = pending.record
+        headers = headers_of(pending.letter, record, self.topic)
+        if pending.omit_value:
+            size = len(record.value() or b"")
+            headers.append(
+                (f"{PREFIX}value_omitted", f"{size} bytes, too large here".encode())
+            )
+        try:
+            self._producer.produce(
+                self.topic,
+                key=record.key(),
+                value=None if pending.omit_value else record.value(),
+                headers=headers,
+                on_delivery=lambda error, _m: self._answered(pending, error),
+            )
+        except BufferError:
+            self._retry_later(pending, "the producer's local queue is full")
+        except KafkaException as exc:
+            self._answered(pending, exc.args[0] if exc.args else None, str(exc))
+
+    def _answered(
+        self, pending: _Pending, error: KafkaError | None, text: str = ""
+    ) -> None:
+        if error is None and not text:
+            pending.done()
+            return
+        too_large = isinstance(error, KafkaError) and error.code() in _TOO_LARGE
+        if too_large and not pending.omit_value:
+            pending.omit_value = True
+            self._produce(pending)
+            return
+        self._retry_later(pending, error.str() if error is not None else text)
+
+    def _retry_later(self, pending: _Pending, why: str) -> None:
+        log.error(
+            "dead letter not written yet; trying again",
+            error=why,
+            retry_in_s=_RETRY_S,
+            topic=pending.record.topic(),
+            partition=pending.record.partition(),
+            offset=pending.record.offset(),
         )
+        self._retries.append((time.monotonic() + _RETRY_S, pending))
 
     def poll(self) -> None:
-        """Serve delivery reports without waiting."""
+        """Serve delivery reports and retries without waiting."""
         self._producer.poll(0)
+        if not self._retries:
+            return
+        now = time.monotonic()
+        due = [p for at, p in self._retries if at <= now]
+        self._retries = [(at, p) for at, p in self._retries if at > now]
+        for pending in due:
+            self._produce(pending)
 
     def flush(self, timeout: float) -> int:
         """Wait for outstanding writes; return how many are still unconfirmed."""

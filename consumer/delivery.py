@@ -188,11 +188,10 @@ class Deliverer:
                 # A body that cannot be built would never be accepted: fail the
                 # events that were not answered yet instead of losing the batch.
                 failure = Failure(f"request body could not be built: {exc}")
+                answered = set(completion.accepted) | set(completion.failed)
                 for index in range(len(batch)):
-                    if index not in completion.failed:
+                    if index not in answered:
                         completion.failed[index] = failure
-                done = set(completion.failed)
-                completion.accepted = [i for i in completion.accepted if i not in done]
         log.info(
             "batch delivered",
             destination=destination.name,
@@ -321,8 +320,8 @@ class Deliverer:
         self._count(destination, str(response.status_code), started)
         try:
             parsed = response.json()
-        except ValueError:
-            parsed = None
+        except (ValueError, RecursionError):
+            parsed = None  # not JSON (or absurdly nested): judged by status alone
         return _Answer(
             response.status_code,
             parsed,

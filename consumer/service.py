@@ -370,19 +370,8 @@ class Service:
         assert self._dead_letters is not None
         self._in_flight[ref.partition] += 1
 
-        def written(error: KafkaError | None) -> None:
+        def written() -> None:
             self._in_flight[ref.partition] -= 1
-            if error is not None:
-                # Left unsettled: the record is not committed and is read again
-                # after a restart, so the dead letter is retried then.
-                log.error(
-                    "dead letter not written; its record stays uncommitted",
-                    topic=ref.partition[0],
-                    partition=ref.partition[1],
-                    offset=ref.offset,
-                    error=error.str(),
-                )
-                return
             self.stats.dead_letters += 1
             self.metrics.dead_letters.labels(letter.stage).inc()
             if letter.destination is not None:
@@ -555,12 +544,20 @@ class Service:
             return False
         for key in keys:
             tracker = self._watermarks.get(key)
-            low, high = consumer.get_watermark_offsets(TopicPartition(*key), timeout=5)
+            where = TopicPartition(*key)
+            try:
+                low, high = consumer.get_watermark_offsets(where, timeout=5)
+                [position] = consumer.position([where])
+            except KafkaException:
+                return False  # the broker is away; ask again at the next check
             if self._stop_at is not None:
                 high = min(high, self._stop_at.get(key[1], 0))
             if tracker is None or high <= low:
                 continue
             if tracker.committed is None or tracker.committed < high:
+                if position.offset >= high:
+                    # Read to the end: offsets left are transaction markers.
+                    tracker.skip_to(high)
                 if tracker.watermark() == high:
                     self._commit(consumer, asynchronous=False)
                 return False

@@ -58,6 +58,14 @@ class PartitionTracker:
         else:
             del self._remaining[offset]
 
+    def skip_to(self, offset: int) -> None:
+        """Move the watermark over offsets that carry no record (transaction
+        markers, compacted gaps), when nothing before them is unsettled."""
+        mark = self.watermark()
+        if not self._remaining and (mark is None or offset > mark):
+            self._order.clear()
+            self._next = offset
+
     @property
     def unsettled(self) -> int:
         """How many records of this partition still wait for a piece."""
