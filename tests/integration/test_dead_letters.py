@@ -12,45 +12,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from consumer import config
 from consumer.dead_letters import read_headers
 from consumer.generate import generate
-from consumer.kafka_admin import committed_offsets, end_offsets
-from consumer.produce import produce
+from consumer.kafka_admin import end_offsets
 from consumer.redrive import redrive
 from consumer.sandbox import SandboxClient
 from consumer.service import Service
 
 from .conftest import MAIN, cli
-
-
-def _dead_letters(settings: config.Config) -> list[Any]:
-    """Every record of the dead-letter topic."""
-    kafka = settings.kafka
-    ends = end_offsets(kafka.bootstrap_servers, kafka.dead_letter_topic)
-    reader = Consumer(
-        {"bootstrap.servers": kafka.bootstrap_servers, "group.id": "test-dlq-reader"}
-    )
-    reader.assign([TopicPartition(kafka.dead_letter_topic, p, 0) for p in ends])
-    records = []
-    while len(records) < sum(ends.values()):
-        message = reader.poll(5)
-        assert message is not None and message.error() is None
-        records.append(message)
-    reader.close()
-    return records
-
-
-def _all_committed(settings: config.Config) -> bool:
-    kafka = settings.kafka
-    ends = end_offsets(kafka.bootstrap_servers, kafka.topic)
-    committed = committed_offsets(kafka.bootstrap_servers, kafka.group_id, kafka.topic)
-    return all(committed[p] == end for p, end in ends.items() if end)
-
-
-def _write_events(settings: config.Config, events: list[dict[str, Any]]) -> None:
-    assert settings.path is not None
-    path = settings.path.with_name("events.jsonl")
-    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
-    report = produce(settings, [str(path)])
-    assert report.produced == len(events) and not report.invalid
+from .pipeline_support import all_committed, dead_letters_of, write_events
 
 
 def test_undecodable_values_become_dead_letters_and_the_rest_is_delivered(
@@ -58,7 +26,7 @@ def test_undecodable_values_become_dead_letters_and_the_rest_is_delivered(
 ) -> None:
     """Garbage, truncated Avro and Confluent-framed values are dead-lettered."""
     settings = load_config()
-    _write_events(settings, list(generate(30, seed=3)))
+    write_events(settings, list(generate(30, seed=3)))
     good = _first_value(settings)
     bad_values = {
         b"garbage": b"\xff\xfe not avro at all",
@@ -69,12 +37,12 @@ def test_undecodable_values_become_dead_letters_and_the_rest_is_delivered(
     for key, value in bad_values.items():
         producer.produce(settings.kafka.topic, key=key, value=value)
     producer.flush(10)
-    _write_events(settings, list(generate(30, seed=4)))
+    write_events(settings, list(generate(30, seed=4)))
 
     stats = Service(settings, exit_when_idle=True).run()
 
     assert stats.undecodable == 3
-    letters = {m.key(): m for m in _dead_letters(settings)}
+    letters = {m.key(): m for m in dead_letters_of(settings)}
     assert set(letters) == set(bad_values)
     for key, value in bad_values.items():
         headers = read_headers(letters[key])
@@ -86,7 +54,7 @@ def test_undecodable_values_become_dead_letters_and_the_rest_is_delivered(
         )
     assert "Confluent wire format" in read_headers(letters[b"framed"])["reason"]
     assert stats.destinations["main"].sent > 0
-    assert _all_committed(settings)
+    assert all_committed(settings)
 
 
 def _first_value(settings: config.Config) -> bytes:
@@ -112,14 +80,14 @@ def test_one_failed_event_in_a_thousand_is_the_only_dead_letter(
     sandbox_client.add_fault(
         ad_account_id=MAIN["ad_account_id"], fail_event_ids=[unlucky]
     )
-    _write_events(settings, events)
+    write_events(settings, events)
 
     stats = Service(settings, exit_when_idle=True).run()
 
     received = sandbox_client.events(MAIN["ad_account_id"])
     assert len(received) == 999
     assert unlucky not in {e["event_id"] for e in received}
-    [letter] = _dead_letters(settings)
+    [letter] = dead_letters_of(settings)
     headers = read_headers(letter)
     assert headers["event_id"] == unlucky
     assert headers["destination"] == "main"
@@ -127,7 +95,7 @@ def test_one_failed_event_in_a_thousand_is_the_only_dead_letter(
     assert headers["pinterest_message"] == "sandbox: event failed on request"
     assert stats.destinations["main"].sent == 999
     assert stats.destinations["main"].dead_lettered == 1
-    assert _all_committed(settings)
+    assert all_committed(settings)
 
     listed = cli("dead-letters", "--config", str(settings.path))
     assert listed.returncode == 0, listed.stderr
@@ -162,17 +130,17 @@ def test_refused_token_past_its_retry_time_is_dead_lettered_then_redriven(
 ) -> None:
     """Refused past retry_for: dead letters; after the token is fixed, redrive."""
     settings = config.load(write_config(retry_for=2))
-    _write_events(settings, _products(40))
+    write_events(settings, _products(40))
     sandbox_client.add_fault(refuse_token=MAIN["access_token"])
 
     stats = Service(settings, exit_when_idle=True).run()
 
     assert stats.destinations["main"].dead_lettered == 40
     assert sandbox_client.events(MAIN["ad_account_id"]) == []
-    letters = _dead_letters(settings)
+    letters = dead_letters_of(settings)
     assert {read_headers(m)["destination"] for m in letters} == {"main"}
     assert all(int(read_headers(m)["attempts"]) >= 2 for m in letters)
-    assert _all_committed(settings)
+    assert all_committed(settings)
 
     sandbox_client.clear_faults()
     again = redrive(settings, "main")
@@ -192,15 +160,15 @@ def test_redrive_filtered_by_reason_leaves_the_other_dead_letters_for_later(
     """--reason sends only matching dead letters; the rest are still redriven later."""
     settings = config.load(write_config([MAIN], retry_for=2))
     events = _products(30)
-    _write_events(settings, events[:10])
+    write_events(settings, events[:10])
     sandbox_client.add_fault(fail_event_ids=[e["event_id"] for e in events[:10]])
     Service(settings, exit_when_idle=True).run()
     sandbox_client.clear_faults()
-    _write_events(settings, events[10:])
+    write_events(settings, events[10:])
     sandbox_client.add_fault(refuse_token=MAIN["access_token"])
     Service(settings, exit_when_idle=True).run()
     sandbox_client.clear_faults()
-    assert len(_dead_letters(settings)) == 30
+    assert len(dead_letters_of(settings)) == 30
 
     filtered = redrive(settings, "main", reason="sandbox: event failed")
 
@@ -221,7 +189,7 @@ def test_events_failing_again_during_redrive_are_redriven_next_time(
 ) -> None:
     """A redrive that fails again writes new dead letters that the next one sends."""
     settings = config.load(write_config([MAIN], retry_for=2))
-    _write_events(settings, _products(20))
+    write_events(settings, _products(20))
     sandbox_client.add_fault(refuse_token=MAIN["access_token"])
     Service(settings, exit_when_idle=True).run()
 

@@ -18,18 +18,11 @@ from confluent_kafka.admin import (
 
 from consumer import codec, config, envelope
 from consumer.generate import generate
-from consumer.kafka_admin import committed_offsets, end_offsets, ensure_topic
+from consumer.kafka_admin import ensure_topic
 from consumer.service import Service
 
 from .conftest import MAIN
-from .test_dead_letters import _dead_letters, _write_events
-
-
-def _all_committed(settings: config.Config) -> bool:
-    kafka = settings.kafka
-    ends = end_offsets(kafka.bootstrap_servers, kafka.topic)
-    committed = committed_offsets(kafka.bootstrap_servers, kafka.group_id, kafka.topic)
-    return all(committed[p] == end for p, end in ends.items() if end)
+from .pipeline_support import all_committed, dead_letters_of, write_events
 
 
 def _produce_raw(settings: config.Config, value: bytes) -> None:
@@ -64,17 +57,17 @@ def test_a_value_too_large_for_the_dead_letter_topic_is_left_out_not_lost(
     ensure_topic(kafka.bootstrap_servers, kafka.dead_letter_topic, 3)
     _set_max_message_bytes(settings, 2000)
     _produce_raw(settings, b"\xff" + b"x" * 5000)
-    _write_events(settings, list(generate(10, seed=1)))
+    write_events(settings, list(generate(10, seed=1)))
 
     stats = Service(settings, exit_when_idle=True).run()
 
     assert stats.undecodable == 1 and stats.dead_letters == 1
-    [letter] = _dead_letters(settings)
+    [letter] = dead_letters_of(settings)
     assert letter.value() is None
     headers = dict(letter.headers() or [])
     assert headers["dead_letter.value_omitted"].startswith(b"5001 bytes")
     assert headers["dead_letter.stage"] == b"decode"
-    assert _all_committed(settings)
+    assert all_committed(settings)
 
 
 def test_a_failing_dead_letter_write_is_retried_until_it_is_stored(
@@ -86,21 +79,21 @@ def test_a_failing_dead_letter_write_is_retried_until_it_is_stored(
     ensure_topic(kafka.bootstrap_servers, kafka.dead_letter_topic, 3)
     _set_max_message_bytes(settings, 100)  # not even the headers fit
     _produce_raw(settings, b"\xff garbage")
-    _write_events(settings, list(generate(10, seed=2)))
+    write_events(settings, list(generate(10, seed=2)))
     service = Service(settings, exit_when_idle=True)
     runner = threading.Thread(target=service.run)
     runner.start()
     try:
         time.sleep(4)
         assert runner.is_alive() and service.stats.dead_letters == 0
-        assert not _all_committed(settings)
+        assert not all_committed(settings)
         _set_max_message_bytes(settings, 1_048_588)
         runner.join(60)
     finally:
         service.request_stop()
         runner.join(30)
     assert service.stats.dead_letters == 1
-    assert _all_committed(settings)
+    assert all_committed(settings)
 
 
 def test_a_topic_written_in_transactions_is_recognised_as_read_to_the_end(
@@ -130,4 +123,4 @@ def test_a_topic_written_in_transactions_is_recognised_as_read_to_the_end(
         runner.join(30)
         raise AssertionError("the idle run never ended")
     assert service.stats.records == 10
-    assert _all_committed(settings)
+    assert all_committed(settings)

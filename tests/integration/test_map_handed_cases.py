@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_handed_cases import CASES, _check, _resolve_timestamp
+from tests.unit.case_support import CASES, check, resolve_timestamp
 
 from .conftest import cli
 
@@ -34,7 +34,7 @@ def mapped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
         ]
     (folder / "config.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     now = time.time()
-    inputs = [_resolve_timestamp(case["input"], now) for case in CASES]
+    inputs = [resolve_timestamp(case["input"], now) for case in CASES]
     (folder / "cases.jsonl").write_text(
         "".join(json.dumps(i) + "\n" for i in inputs), encoding="utf-8"
     )
@@ -66,4 +66,4 @@ def test_map_command_meets_the_handed_case(
         return
     assert row["outcome"] == "send", row.get("reason")
     for path, expected in expect.items():
-        _check(row["event"], path, expected)
+        check(row["event"], path, expected)

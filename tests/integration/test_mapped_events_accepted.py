@@ -15,7 +15,7 @@ from consumer import codec, envelope
 from consumer.config import Destination
 from consumer.mapping import map_event
 from consumer.sandbox import Sandbox
-from tests.unit.test_mapping_properties import DESTINATIONS, ENVELOPES
+from tests.unit.envelope_strategies import DESTINATIONS, ENVELOPES
 
 TOKEN = "pina_test"
 
