@@ -27,6 +27,7 @@ from confluent_kafka import (
 from consumer import logs
 from consumer.config import Config
 from consumer.kafka_admin import end_offsets, ensure_topic
+from consumer.produce import producer_settings
 
 log = structlog.get_logger("consumer.dead_letters")
 
@@ -123,17 +124,9 @@ class DeadLetterWriter:
         ensure_topic(
             kafka.bootstrap_servers, self.topic, partitions, extra=kafka.producer
         )
-        self._producer = Producer(
-            {
-                "bootstrap.servers": kafka.bootstrap_servers,
-                "logger": logs.KAFKA_LOGGER,
-                # A dead letter must be stored once and durably before its
-                # record is committed.
-                "acks": "all",
-                "enable.idempotence": True,
-                **kafka.producer,
-            }
-        )
+        # acks=all and idempotence: a dead letter is stored once and durably
+        # before its record is committed.
+        self._producer = Producer(producer_settings(config))
         self._retries: list[tuple[float, _Pending]] = []
 
     def write(
@@ -197,10 +190,6 @@ class DeadLetterWriter:
         self._retries = [(at, p) for at, p in self._retries if at > now]
         for pending in due:
             self._produce(pending)
-
-    def flush(self, timeout: float) -> int:
-        """Wait for outstanding writes; return how many are still unconfirmed."""
-        return int(self._producer.flush(timeout))
 
 
 def list_dead_letters(

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from confluent_kafka import (
     OFFSET_INVALID,
     Consumer,
+    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     TopicPartition,
@@ -222,4 +223,57 @@ def group_is_active(
             return False
         raise KafkaAdminError(
             f"describing group {group_id!r} on {bootstrap} failed: {exc}"
+        ) from exc
+
+
+def set_committed_offsets(
+    bootstrap: str,
+    group_id: str,
+    topic: str,
+    offsets: dict[int, int],
+    *,
+    extra: dict[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Commit ``offsets`` (partition: offset) of ``topic`` for group ``group_id``.
+
+    The group must have no active members, or the broker refuses.
+    """
+    request = ConsumerGroupTopicPartitions(
+        group_id, [TopicPartition(topic, p, o) for p, o in offsets.items()]
+    )
+    admin = _admin(bootstrap, extra)
+    try:
+        futures = admin.alter_consumer_group_offsets([request], request_timeout=timeout)
+        for future in futures.values():
+            for tp in future.result().topic_partitions:
+                if tp.error is not None:
+                    raise KafkaAdminError(
+                        f"committing {topic}[{tp.partition}] for group "
+                        f"{group_id!r} failed: {tp.error.str()}"
+                    )
+    except KafkaException as exc:
+        raise KafkaAdminError(
+            f"committing offsets of {topic!r} for group {group_id!r} on "
+            f"{bootstrap} failed: {exc}"
+        ) from exc
+
+
+def delete_group(
+    bootstrap: str,
+    group_id: str,
+    *,
+    extra: dict[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Delete consumer group ``group_id`` (it must have no members)."""
+    admin = _admin(bootstrap, extra)
+    try:
+        for future in admin.delete_consumer_groups(
+            [group_id], request_timeout=timeout
+        ).values():
+            future.result()
+    except KafkaException as exc:
+        raise KafkaAdminError(
+            f"deleting group {group_id!r} on {bootstrap} failed: {exc}"
         ) from exc

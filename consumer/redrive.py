@@ -21,16 +21,19 @@ from dataclasses import replace
 
 import structlog
 from confluent_kafka import (
-    ConsumerGroupTopicPartitions,
-    KafkaException,
     Message,
-    TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
 
 from consumer.config import Config, ConfigError
 from consumer.dead_letters import read_headers
-from consumer.kafka_admin import committed_offsets, end_offsets, ensure_topic
+from consumer.kafka_admin import (
+    KafkaAdminError,
+    committed_offsets,
+    delete_group,
+    end_offsets,
+    ensure_topic,
+    set_committed_offsets,
+)
 from consumer.run_stats import RunStats
 from consumer.service import Service
 
@@ -92,29 +95,17 @@ def _start_where(settings: Config, group: str, one_off: str) -> None:
     committed = committed_offsets(
         kafka.bootstrap_servers, group, kafka.topic, extra=kafka.consumer
     )
-    offsets = [
-        TopicPartition(kafka.topic, partition, offset)
-        for partition, offset in committed.items()
-        if offset is not None
-    ]
-    if not offsets:
-        return  # the one-off group starts at the beginning, like the first redrive
-    admin = AdminClient(
-        {"bootstrap.servers": kafka.bootstrap_servers, **kafka.consumer}
-    )
-    request = ConsumerGroupTopicPartitions(one_off, offsets)
-    for future in admin.alter_consumer_group_offsets([request]).values():
-        future.result()
+    offsets = {p: o for p, o in committed.items() if o is not None}
+    if offsets:  # else the one-off group starts at the beginning, like a first run
+        set_committed_offsets(
+            kafka.bootstrap_servers, one_off, kafka.topic, offsets, extra=kafka.consumer
+        )
 
 
 def _delete_group(settings: Config) -> None:
     kafka = settings.kafka
-    admin = AdminClient(
-        {"bootstrap.servers": kafka.bootstrap_servers, **kafka.consumer}
-    )
-    for future in admin.delete_consumer_groups([kafka.group_id]).values():
-        try:
-            future.result()
-        except KafkaException as exc:
-            # Harmless: an empty group expires on its own.
-            log.warning("one-off redrive group not deleted", error=str(exc))
+    try:
+        delete_group(kafka.bootstrap_servers, kafka.group_id, extra=kafka.consumer)
+    except KafkaAdminError as exc:
+        # Harmless: an empty group expires on its own.
+        log.warning("one-off redrive group not deleted", error=str(exc))

@@ -10,12 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, TopicPartition
 
 from consumer import logs
 from consumer.config import Config
-from consumer.kafka_admin import committed_offsets, group_is_active
+from consumer.kafka_admin import (
+    KafkaAdminError,
+    committed_offsets,
+    group_is_active,
+    set_committed_offsets,
+)
 
 # Broker round trips for metadata and offsets; generous for a loaded cluster.
 _TIMEOUT_S = 15.0
@@ -104,16 +108,14 @@ def execute(config: Config, moves: list[Move]) -> None:
             f"group {kafka.group_id!r} has active members; stop every "
             "'converge-pinterest run' of this group first, then reset"
         )
-    admin = AdminClient(
-        {"bootstrap.servers": kafka.bootstrap_servers, **kafka.consumer}
-    )
-    request = ConsumerGroupTopicPartitions(
-        kafka.group_id,
-        [TopicPartition(kafka.topic, m.partition, m.new) for m in moves],
-    )
-    futures = admin.alter_consumer_group_offsets([request], request_timeout=_TIMEOUT_S)
-    for future in futures.values():
-        result = future.result()
-        for tp in result.topic_partitions:
-            if tp.error is not None:
-                raise ReplayError(f"partition {tp.partition}: {tp.error.str()}")
+    try:
+        set_committed_offsets(
+            kafka.bootstrap_servers,
+            kafka.group_id,
+            kafka.topic,
+            {m.partition: m.new for m in moves},
+            extra=kafka.consumer,
+            timeout=_TIMEOUT_S,
+        )
+    except KafkaAdminError as exc:
+        raise ReplayError(str(exc)) from exc
